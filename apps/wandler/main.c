@@ -1,0 +1,2 @@
+#include <stdio.h>
+int main(void) { fputs("wandler: under construction\n", stderr); return 1; }

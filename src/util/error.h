@@ -1,0 +1,20 @@
+/* error.h - filling a wandler_error: the one way every layer reports a failure. */
+#ifndef WL_UTIL_ERROR_H
+#define WL_UTIL_ERROR_H
+
+#include "wandler.h"
+
+#if defined(__GNUC__)
+#define WL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define WL_PRINTF(a, b)
+#endif
+
+/* Sets err->code = code and formats the message (truncated to fit). err may be NULL.
+ * Returns code, so callers can write `return wl_error(err, CODE, "...")`. */
+int wl_error(wandler_error *err, int code, const char *fmt, ...) WL_PRINTF(3, 4);
+
+/* Clears err to WANDLER_OK with an empty message. err may be NULL. */
+void wl_error_clear(wandler_error *err);
+
+#endif

@@ -1,0 +1,84 @@
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+static const char *join(char *buf, size_t cap, const char *dir, const char *rel)
+{
+    if (snprintf(buf, cap, "%s/%s", dir, rel) >= (int)cap)
+        fail_msg("path too long: %s/%s", dir, rel);
+    return buf;
+}
+
+const char *wl_test_shared(const char *rel)
+{
+    static char buf[4096];
+    const char *dir = getenv("WANDLER_SHARED_DIR");
+    char fallback[4096];
+    if (!dir || !*dir) {
+        if (snprintf(fallback, sizeof fallback, "%s/../shared", env_or("WANDLER_SOURCE_DIR", ".")) >=
+            (int)sizeof fallback)
+            fail_msg("WANDLER_SOURCE_DIR too long");
+        dir = fallback;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        fail_msg("shared test data folder %s not found (set WANDLER_SHARED_DIR)", dir);
+    return join(buf, sizeof buf, dir, rel);
+}
+
+const char *wl_test_source(const char *rel)
+{
+    static char buf[4096];
+    return join(buf, sizeof buf, env_or("WANDLER_SOURCE_DIR", "."), rel);
+}
+
+const char *wl_test_build(const char *rel)
+{
+    static char buf[4096];
+    return join(buf, sizeof buf, env_or("WANDLER_BUILD_DIR", "."), rel);
+}
+
+char *wl_test_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    long n = ftell(f);
+    rewind(f);
+    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (p) {
+        p[n] = '\0';
+        if (size)
+            *size = (size_t)n;
+    }
+    return p;
+}
+
+const char *wl_test_tmpdir(void)
+{
+    static char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s/wandler-test-XXXXXX", env_or("TMPDIR", "/tmp")) >= (int)sizeof buf)
+        fail_msg("TMPDIR too long");
+    if (!mkdtemp(buf))
+        fail_msg("mkdtemp failed");
+    return buf;
+}

@@ -1,0 +1,28 @@
+/* testutil.h - helpers shared by the tests: where the test data lives, reading files. */
+#ifndef WL_TESTUTIL_H
+#define WL_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+/* Path of a file under the shared test data ($WANDLER_SHARED_DIR, else ../shared next to the
+ * source tree), e.g. wl_test_shared("models/stories260K.gguf"). Returns a static buffer that the
+ * next call overwrites. Fails the test when the data folder cannot be found. */
+const char *wl_test_shared(const char *rel);
+
+/* Path of a file in the source tree ($WANDLER_SOURCE_DIR). Same buffer rules. */
+const char *wl_test_source(const char *rel);
+
+/* Path of a file in the build tree ($WANDLER_BUILD_DIR). Same buffer rules. */
+const char *wl_test_build(const char *rel);
+
+/* Reads a whole file; returns malloc'd bytes (NUL-terminated) and the size, or NULL. */
+char *wl_test_read_file(const char *path, size_t *size);
+
+/* A fresh empty directory under $TMPDIR for this test (removed by the caller if it wishes). */
+const char *wl_test_tmpdir(void);
+
+#endif
