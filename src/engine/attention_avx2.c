@@ -1,0 +1,64 @@
+/* attention_avx2.c - attention's half-precision steps with F16C and FMA (see attention_impl.h).
+ * Conversions are exact in both directions (round to nearest even, like wl_fp32_to_fp16), the
+ * multiply-add is fused like fmaf, and dot keeps its index-order sum: the results are the scalar
+ * versions' bit for bit, only faster. */
+#include <immintrin.h>
+
+/* the sums must round after every product, as the scalar versions do */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#include "engine/attention_impl.h"
+#include "engine/quant.h"
+
+static void to_f32_avx2(float *dst, const uint16_t *src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = wl_fp16_to_fp32(src[i]);
+}
+
+static float dot_avx2(const float *qf, const uint16_t *k, int n)
+{
+    float kf[8];
+    float s = 0.0f;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(kf, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))));
+        for (int j = 0; j < 8; j++)
+            s += qf[i + j] * kf[j];
+    }
+    for (; i < n; i++)
+        s += qf[i] * wl_fp16_to_fp32(k[i]);
+    return s;
+}
+
+static void scale_avx2(uint16_t *acc, float s, int n)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + i)));
+        _mm_storeu_si128((__m128i *)(acc + i), _mm256_cvtps_ph(_mm256_mul_ps(a, vs), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++)
+        acc[i] = wl_fp32_to_fp16(wl_fp16_to_fp32(acc[i]) * s);
+}
+
+static void mad_avx2(uint16_t *acc, const uint16_t *v, float s, int n)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + i)));
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
+        _mm_storeu_si128((__m128i *)(acc + i), _mm256_cvtps_ph(_mm256_fmadd_ps(x, vs, a), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++)
+        acc[i] = wl_fp32_to_fp16(__builtin_fmaf(wl_fp16_to_fp32(v[i]), s, wl_fp16_to_fp32(acc[i])));
+}
+
+const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, dot_avx2, scale_avx2, mad_avx2};

@@ -1,0 +1,428 @@
+/* forward.c - one pass of a decoder-only transformer over a batch of tokens.
+ *
+ * x = embed(tokens) * embd_scale
+ * for each layer:
+ *     q, k, v = Wq xn + bq, Wk xn + bk, Wv xn + bv       xn = norm(x)   (or one fused Wqkv)
+ *     q, k    = rope(qknorm(q)), rope(qknorm(k))          per head; qknorm only qwen3/gemma3
+ *     x      += postnorm(Wo attention(q * q_scale, k, v)) postnorm only gemma
+ *     x      += postnorm(Wdown (act(Wgate xn) * (Wup xn)))   xn = norm(x); act silu or gelu
+ * logits = softcap(Wout norm(x) + bout) for the last token of the batch.
+ *
+ * Matrix products go through the kernel table (kernels.h) and are split by rows over the thread
+ * pool; the small element-wise steps (ops.h) run on the calling thread. Attention
+ * (attention.c) is split over (token, head) pairs. The KV cache keeps every position's rotated
+ * key and value in IEEE half precision. The architecture only changes which of the optional
+ * steps run and their constants (model.h); for llama every optional step is off, and the
+ * arithmetic is that of the original llama-only pass bit for bit. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/forward_impl.h"
+#include "engine/ops.h"
+#include "engine/quant.h"
+#include "engine/tensor_type.h"
+#include "util/error.h"
+
+#define MAX_BATCH 64
+
+/* ---- matrix products over the pool ---- */
+
+/* One matrix product y(B, rows) = x(B, n) W^T; x already in W's activation form. */
+typedef struct mm_job {
+    const wl_tensor *w;
+    const void *x;
+    size_t x_stride;
+    float *y;
+    size_t ldy;
+} mm_job;
+
+typedef struct mm_task {
+    const wl_kernel_table *kt;
+    mm_job jobs[3];
+    int n_jobs;
+    int ntok;
+    float *glu_up; /* when set: jobs are gate, up; finish with gate = act(gate) * up */
+    int act;       /* enum wl_ffn_act of that finish */
+} mm_task;
+
+/* Splits [0, rows) evenly over nth threads in multiples of 4 rows (whole kernel tiles). */
+static void split_rows(int64_t rows, int ith, int nth, int64_t *r0, int64_t *r1)
+{
+    int64_t per = (rows + nth - 1) / nth;
+    per = (per + 3) & ~(int64_t)3;
+    *r0 = per * ith < rows ? per * ith : rows;
+    *r1 = *r0 + per < rows ? *r0 + per : rows;
+}
+
+/* y[i] = act(gate[i]) * up[i] for i in [0, n) */
+static void glu(float *y, const float *gate, const float *up, int64_t n, int act)
+{
+    if (act == WL_ACT_GELU)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = wl_gelu_f16(gate[i]) * up[i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = wl_silu(gate[i]) * up[i];
+}
+
+static void mm_worker(void *ctx, int ith, int nth)
+{
+    const mm_task *t = ctx;
+    for (int j = 0; j < t->n_jobs; j++) {
+        const mm_job *jb = &t->jobs[j];
+        int64_t r0, r1;
+        split_rows(jb->w->ne[1], ith, nth, &r0, &r1);
+        if (r0 < r1)
+            t->kt->matmul[jb->w->type](jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x,
+                                       jb->x_stride, t->ntok, jb->y, jb->ldy);
+    }
+    if (t->glu_up) {
+        /* the rows of gate and up this thread computed are exactly its own to combine */
+        const mm_job *g = &t->jobs[0];
+        int64_t r0, r1;
+        split_rows(g->w->ne[1], ith, nth, &r0, &r1);
+        for (int tok = 0; tok < t->ntok && r0 < r1; tok++) {
+            float *gate = g->y + (size_t)tok * g->ldy;
+            glu(gate + r0, gate + r0, t->glu_up + (size_t)tok * g->ldy + r0, r1 - r0, t->act);
+        }
+    }
+}
+
+/* Converts x (B, n) into the activation form weight type `type` pairs with; returns the rows and
+ * their stride. F32 activations are used in place. */
+static const void *prepare_act(wl_ctx *c, uint32_t type, const float *x, int ntok, int64_t n,
+                               size_t *stride)
+{
+    uint32_t at = wl_act_type(type);
+    if (at == WL_TYPE_F32) {
+        *stride = (size_t)n * sizeof(float);
+        return x;
+    }
+    size_t rb = wl_act_row_bytes(type, n);
+    for (int t = 0; t < ntok; t++)
+        c->kt->quantize_act[at](x + (size_t)t * n, (char *)c->act + (size_t)t * rb, n);
+    *stride = rb;
+    return c->act;
+}
+
+/* Runs up to three products that share the input x (B, n). The activation buffer holds one
+ * conversion at a time, so products whose weights pair with different activation forms are
+ * run in separate passes. With glu_up (n = 2: gate, up), finishes with y[0] = act(y[0]) * up. */
+static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const *w, float *const *y,
+                    int n, float *glu_up)
+{
+    const int act = c->m->hp.ffn_act;
+    int done[3] = {0, 0, 0}, passes = 0;
+    for (int first = 0; first < n; first++) {
+        if (done[first])
+            continue;
+        uint32_t at = wl_act_type(w[first]->type);
+        size_t stride;
+        const void *xa = prepare_act(c, w[first]->type, x, ntok, w[first]->ne[0], &stride);
+        mm_task task = {.kt = c->kt, .ntok = ntok, .act = act};
+        for (int j = first; j < n; j++) {
+            if (done[j] || wl_act_type(w[j]->type) != at)
+                continue;
+            task.jobs[task.n_jobs++] = (mm_job){w[j], xa, stride, y[j], (size_t)w[j]->ne[1]};
+            done[j] = 1;
+        }
+        /* the fused gating needs gate and up in the same pass */
+        task.glu_up = glu_up && task.n_jobs == n ? glu_up : NULL;
+        wl_pool_run(c->pool, mm_worker, &task);
+        passes++;
+    }
+    if (glu_up && passes > 1)
+        glu(y[0], y[0], glu_up, (int64_t)ntok * w[0]->ne[1], act);
+}
+
+static void matmul1(wl_ctx *c, const float *x, int ntok, const wl_tensor *w, float *y)
+{
+    matmuls(c, x, ntok, &w, &y, 1, NULL);
+}
+
+/* ---- the pass ---- */
+
+static void embed(wl_ctx *c, const int32_t *tokens, int ntok)
+{
+    const wl_tensor *e = &c->m->tok_embd;
+    const float s = c->m->hp.embd_scale;
+    for (int t = 0; t < ntok; t++) {
+        float *x = c->x + (size_t)t * e->ne[0];
+        wl_dequantize_row(e->type, (const char *)e->data + (size_t)tokens[t] * e->row_bytes, x, e->ne[0]);
+        if (s != 1.0f)
+            for (int64_t i = 0; i < e->ne[0]; i++)
+                x[i] *= s;
+    }
+}
+
+/* dst[t][i] += b[i] for ntok rows of n */
+static void add_bias(float *dst, const float *b, int ntok, int n)
+{
+    if (!b)
+        return;
+    for (int t = 0; t < ntok; t++)
+        for (int i = 0; i < n; i++)
+            dst[(size_t)t * n + i] += b[i];
+}
+
+/* q (B, q_dim), k, v (B, kv_dim) = the projections of xn, with their biases */
+static void qkv_project(wl_ctx *c, const wl_layer *L, int ntok)
+{
+    const wl_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    if (L->wqkv.data) {
+        const int qkv_dim = q_dim + 2 * kv_dim;
+        matmul1(c, c->xn, ntok, &L->wqkv, c->qkv); /* (B, qkv_dim): q | k | v */
+        for (int t = 0; t < ntok; t++) {
+            const float *row = c->qkv + (size_t)t * qkv_dim;
+            memcpy(c->q + (size_t)t * q_dim, row, (size_t)q_dim * sizeof(float));
+            memcpy(c->k + (size_t)t * kv_dim, row + q_dim, (size_t)kv_dim * sizeof(float));
+            memcpy(c->v + (size_t)t * kv_dim, row + q_dim + kv_dim, (size_t)kv_dim * sizeof(float));
+        }
+    } else {
+        const wl_tensor *w[3] = {&L->wq, &L->wk, &L->wv};
+        float *y[3] = {c->q, c->k, c->v};
+        matmuls(c, c->xn, ntok, w, y, 3, NULL);
+    }
+    add_bias(c->q, L->bq, ntok, q_dim);
+    add_bias(c->k, L->bk, ntok, kv_dim);
+    add_bias(c->v, L->bv, ntok, kv_dim);
+}
+
+static void attention_block(wl_ctx *c, int il, int pos0, int ntok)
+{
+    const wl_hparams *hp = &c->m->hp;
+    const wl_layer *L = &c->m->layers[il];
+    const int dim = hp->n_embd, hd = hp->head_dim, q_dim = hp->n_head * hd,
+              kv_dim = hp->n_head_kv * hd;
+    const float *rope_cs = L->swa ? c->rope_cs_swa : c->rope_cs;
+
+    for (int t = 0; t < ntok; t++)
+        wl_rmsnorm(c->xn + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm, dim, hp->norm_eps);
+    qkv_project(c, L, ntok);
+
+    /* normalize and rotate q and k, scale q, and store k and v at their positions in the cache */
+    for (int t = 0; t < ntok; t++) {
+        const float *cs = rope_cs + (size_t)t * hp->n_rot;
+        float *q = c->q + (size_t)t * q_dim, *k = c->k + (size_t)t * kv_dim, *v = c->v + (size_t)t * kv_dim;
+        if (L->q_norm)
+            for (int h = 0; h < hp->n_head; h++)
+                wl_rmsnorm(q + (size_t)h * hd, q + (size_t)h * hd, L->q_norm, hd, hp->norm_eps);
+        if (L->k_norm)
+            for (int h = 0; h < hp->n_head_kv; h++)
+                wl_rmsnorm(k + (size_t)h * hd, k + (size_t)h * hd, L->k_norm, hd, hp->norm_eps);
+        wl_rope_apply(q, hp->n_head, hd, hp->n_rot, hp->rope_neox, cs);
+        wl_rope_apply(k, hp->n_head_kv, hd, hp->n_rot, hp->rope_neox, cs);
+        if (hp->q_scale != 1.0f)
+            for (int i = 0; i < q_dim; i++)
+                q[i] *= hp->q_scale;
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            size_t off = (((size_t)il * hp->n_head_kv + h) * c->n_ctx + pos0 + t) * hd;
+            for (int i = 0; i < hd; i++) {
+                c->k_cache[off + i] = wl_fp32_to_fp16(k[(size_t)h * hd + i]);
+                c->v_cache[off + i] = wl_fp32_to_fp16(v[(size_t)h * hd + i]);
+            }
+        }
+    }
+
+    wl_attention(c, il, pos0, ntok);
+
+    matmul1(c, c->att, ntok, &L->wo, c->xn);
+    if (L->attn_post_norm)
+        for (int t = 0; t < ntok; t++)
+            wl_rmsnorm(c->xn + (size_t)t * dim, c->xn + (size_t)t * dim, L->attn_post_norm, dim, hp->norm_eps);
+    for (size_t i = 0; i < (size_t)ntok * dim; i++)
+        c->x[i] += c->xn[i];
+}
+
+static void ffn_block(wl_ctx *c, int il, int ntok)
+{
+    const wl_hparams *hp = &c->m->hp;
+    const wl_layer *L = &c->m->layers[il];
+    const int dim = hp->n_embd, ff = hp->n_ff;
+
+    for (int t = 0; t < ntok; t++)
+        wl_rmsnorm(c->xn + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm, dim, hp->norm_eps);
+    if (!L->w_gate.data) {
+        /* fused: hb2 (B, 2 ff) holds gate | up */
+        matmul1(c, c->xn, ntok, &L->w_up, c->hb2);
+        for (int t = 0; t < ntok; t++) {
+            const float *gu = c->hb2 + (size_t)t * 2 * ff;
+            glu(c->hb + (size_t)t * ff, gu, gu + ff, ff, hp->ffn_act);
+        }
+    } else {
+        const wl_tensor *w[2] = {&L->w_gate, &L->w_up};
+        float *y[2] = {c->hb, c->hb2};
+        matmuls(c, c->xn, ntok, w, y, 2, c->hb2);
+    }
+    matmul1(c, c->hb, ntok, &L->w_down, c->xn);
+    if (L->ffn_post_norm)
+        for (int t = 0; t < ntok; t++)
+            wl_rmsnorm(c->xn + (size_t)t * dim, c->xn + (size_t)t * dim, L->ffn_post_norm, dim, hp->norm_eps);
+    for (size_t i = 0; i < (size_t)ntok * dim; i++)
+        c->x[i] += c->xn[i];
+}
+
+int wl_forward(wl_ctx *c, const int32_t *tokens, int n, int pos, float *logits, wandler_error *err)
+{
+    const wl_hparams *hp = &c->m->hp;
+    if (n < 1 || n > c->max_batch || pos < 0 || pos > c->n_ctx - n)
+        return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT,
+                        "forward: batch of %d tokens at position %d does not fit (batch <= %d, context %d)",
+                        n, pos, c->max_batch, c->n_ctx);
+    for (int t = 0; t < n; t++)
+        if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+            return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT, "token id %d is outside the vocabulary (%d)",
+                            tokens[t], hp->n_vocab);
+
+    embed(c, tokens, n);
+    for (int t = 0; t < n; t++) {
+        wl_rope_table(c->rope_cs + (size_t)t * hp->n_rot, pos + t, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
+                      c->rope_ff, hp->rope_attn_factor);
+        if (hp->n_swa > 0)
+            wl_rope_table(c->rope_cs_swa + (size_t)t * hp->n_rot, pos + t, hp->n_rot, hp->rope_base_swa,
+                          hp->rope_freq_scale_swa, c->rope_ff, hp->rope_attn_factor);
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        attention_block(c, il, pos, n);
+        ffn_block(c, il, n);
+    }
+    if (logits) {
+        const float *last = c->x + (size_t)(n - 1) * hp->n_embd;
+        wl_rmsnorm(c->xn, last, c->m->out_norm, hp->n_embd, hp->norm_eps);
+        matmul1(c, c->xn, 1, &c->m->output, logits);
+        if (c->m->output_b)
+            for (int i = 0; i < hp->n_vocab; i++)
+                logits[i] += c->m->output_b[i];
+        if (hp->final_softcap != 0.0f)
+            for (int i = 0; i < hp->n_vocab; i++)
+                logits[i] = wl_softcap(logits[i], hp->final_softcap);
+    }
+    return WANDLER_OK;
+}
+
+/* ---- life cycle ---- */
+
+/* Adds n elements of size sz to *total, failing on overflow. */
+static int add_bytes(size_t *total, size_t n, size_t sz)
+{
+    size_t b;
+    if (__builtin_mul_overflow(n, sz, &b) || __builtin_add_overflow(*total, b, total))
+        return -1;
+    return 0;
+}
+
+int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx **out,
+                  wandler_error *err)
+{
+    *out = NULL;
+    const wl_hparams *hp = &m->hp;
+    const wl_kernel_table *kt = wl_kernels(isa);
+    if (!kt)
+        return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT, "kernel family %d is not available", isa);
+    if (n_ctx < 1)
+        return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT, "context length %d < 1", n_ctx);
+
+    const size_t B = MAX_BATCH, dim = hp->n_embd, q_dim = (size_t)hp->n_head * hp->head_dim,
+                 kv_dim = (size_t)hp->n_head_kv * hp->head_dim, ff = hp->n_ff,
+                 n_rot = hp->n_rot ? (size_t)hp->n_rot : 1;
+    int fused_qkv = 0, fused_up = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        fused_qkv |= m->layers[il].wqkv.data != NULL;
+        fused_up |= m->layers[il].w_gate.data == NULL;
+    }
+    const size_t qkv_dim = fused_qkv ? q_dim + 2 * kv_dim : 0, up_rows = fused_up ? 2 * ff : ff;
+    size_t widest = dim > q_dim ? dim : q_dim;
+    widest = widest > ff ? widest : ff;
+    size_t kv_elems;
+    if (__builtin_mul_overflow((size_t)hp->n_layer * kv_dim, (size_t)n_ctx, &kv_elems))
+        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "KV cache size overflows");
+
+    /* activation rows in kernel form are never wider than F32 ones */
+    size_t act_cap = B * widest * sizeof(float);
+    size_t total = 0;
+    int bad = add_bytes(&total, kv_elems * 2, sizeof(uint16_t)) | add_bytes(&total, B * dim, sizeof(float)) |
+              add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
+              add_bytes(&total, B * kv_dim * 2, sizeof(float)) | add_bytes(&total, B * qkv_dim, sizeof(float)) |
+              add_bytes(&total, B * (ff + up_rows), sizeof(float)) |
+              add_bytes(&total, (size_t)wl_pool_size(pool) * 4 * hp->head_dim, sizeof(uint16_t)) |
+              add_bytes(&total, B * n_rot * 2, sizeof(float)) | add_bytes(&total, act_cap, 1);
+    if (bad)
+        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "context of %d tokens is too large", n_ctx);
+
+    wl_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory");
+    c->m = m;
+    c->pool = pool;
+    c->kt = kt;
+    c->n_ctx = n_ctx;
+    c->max_batch = MAX_BATCH;
+    c->bytes = total;
+    c->act_cap = act_cap;
+    /* Llama 3 divisors, or LongRoPE's: the long ones when the context outgrows the original */
+    const int n_orig = hp->n_ctx_orig > 0 ? hp->n_ctx_orig : hp->n_ctx_train;
+    c->rope_ff = m->rope_freqs ? m->rope_freqs : n_ctx > n_orig && m->rope_long ? m->rope_long : m->rope_short;
+    c->k_cache = calloc(kv_elems, sizeof(uint16_t));
+    c->v_cache = calloc(kv_elems, sizeof(uint16_t));
+    c->x = malloc(B * dim * sizeof(float));
+    c->xn = malloc(B * widest * sizeof(float));
+    c->q = malloc(B * q_dim * sizeof(float));
+    c->k = malloc(B * kv_dim * sizeof(float));
+    c->v = malloc(B * kv_dim * sizeof(float));
+    c->qkv = fused_qkv ? malloc(B * qkv_dim * sizeof(float)) : NULL;
+    c->att = malloc(B * q_dim * sizeof(float));
+    c->hb = malloc(B * ff * sizeof(float));
+    c->hb2 = malloc(B * up_rows * sizeof(float));
+    c->att_scratch = malloc((size_t)wl_pool_size(pool) * 4 * hp->head_dim * sizeof(uint16_t));
+    c->att_ops = wl_att_ops_for(isa);
+    c->rope_cs = malloc(B * n_rot * sizeof(float));
+    c->rope_cs_swa = malloc(B * n_rot * sizeof(float));
+    c->act = malloc(act_cap);
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) ||
+        !c->att || !c->hb || !c->hb2 || !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
+        wl_ctx_free(c);
+        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory for a context of %d tokens (%zu bytes)",
+                        n_ctx, total);
+    }
+    *out = c;
+    return WANDLER_OK;
+}
+
+void wl_ctx_free(wl_ctx *c)
+{
+    if (!c)
+        return;
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xn);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->qkv);
+    free(c->att);
+    free(c->hb);
+    free(c->hb2);
+    free(c->att_scratch);
+    free(c->rope_cs);
+    free(c->rope_cs_swa);
+    free(c->act);
+    free(c);
+}
+
+int wl_ctx_n_ctx(const wl_ctx *c)
+{
+    return c->n_ctx;
+}
+
+size_t wl_ctx_bytes(const wl_ctx *c)
+{
+    return c->bytes;
+}
+
+int wl_ctx_max_batch(const wl_ctx *c)
+{
+    return c->max_batch;
+}
