@@ -13,10 +13,12 @@ size_t wl_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
  * in *bad_offset when it is not NULL. */
 int wl_utf8_valid(const char *s, size_t n, size_t *bad_offset);
 
-/* 1 when s[0..n) (n < 4) could still become a valid character with more bytes. */
+/* 1 when s[0..n) (0 < n < 4) could still become a valid character with more bytes: the lead
+ * byte of a longer sequence followed by bytes allowed in it. 0 otherwise (also for n == 0). */
 int wl_utf8_incomplete_prefix(const unsigned char *s, size_t n);
 
-/* Encodes cp into out (4 bytes of room); returns the length. */
+/* Encodes cp into out (4 bytes of room); returns the length. A surrogate or a value above
+ * U+10FFFF is encoded as U+FFFD. */
 size_t wl_utf8_encode(uint32_t cp, char *out);
 
 #endif
