@@ -1,2 +1,62 @@
+/* main.c - the wandler command-line tool: dispatch to a subcommand. */
 #include <stdio.h>
-int main(void) { fputs("wandler: under construction\n", stderr); return 1; }
+#include <string.h>
+
+#include "cli.h"
+#include "wandler.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: wandler COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  run [MODEL] [-p PROMPT] [-n N] [OPTIONS]   stream a continuation of PROMPT\n"
+            "  chat [MODEL] [OPTIONS]                     talk with the model in the terminal\n"
+            "  render MODEL --messages FILE.json          print the prompt a chat template makes\n"
+            "  inspect MODEL                              print a GGUF file's metadata and tensors\n"
+            "  tokenize MODEL [--ids] [--no-bos] TEXT     print the tokens of TEXT (--stdin: read it)\n"
+            "  bench [MODEL] [--pp N] [--tg N] [--json]   prefill and decode speed in each mode\n"
+            "  quantize IN OUT TYPE                       rewrite a model's weights in TYPE (Q8_0, Q4_K_M, ...)\n"
+            "  mkmodel --arch A --shape NAME OUT          write a random-weight model of a real shape\n"
+            "  version                                    print the version\n"
+            "\n"
+            "'wandler COMMAND --help' describes a command. MODEL is a GGUF file; run uses the\n"
+            "bundled stories260K model when none is given.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0)
+        return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(cmd, "quantize") == 0)
+        return cmd_quantize(argc - 1, argv + 1);
+    if (strcmp(cmd, "mkmodel") == 0)
+        return cmd_mkmodel(argc - 1, argv + 1);
+    if (strcmp(cmd, "render") == 0)
+        return cmd_render(argc - 1, argv + 1);
+    if (strcmp(cmd, "chat") == 0)
+        return cmd_chat(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("wandler %s\n", wandler_version());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "wandler: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}
