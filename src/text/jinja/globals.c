@@ -130,7 +130,7 @@ static int g_strftime_now(wl_jeval *ev, uint32_t line, const wl_jargs *a, wl_jva
         }
         if (wl_buf_append(&f, fmt->data + i, 1) != 0) rc = ev_oom(ev, line);
     }
-    if (rc || (f.len == 0 && wl_buf_reserve(&f, 0) != 0)) {
+    if (rc || (f.len == 0 && wl_buf_append(&f, "", 0) != 0)) {
         wl_buf_free(&f);
         return rc ? rc : ev_oom(ev, line);
     }

@@ -373,7 +373,7 @@ static int lex_string(lexstate *ls)
     if (i >= ls->len) return fail(ls, ls->line, "unterminated string literal");
     wl_buf b = {0};
     int rc = decode_string(ls, ls->s + ls->pos + 1, i - ls->pos - 1, ls->line, &b);
-    if (rc == 0 && wl_buf_reserve(&b, 0) != 0) rc = oom(ls);
+    if (rc == 0 && wl_buf_append(&b, "", 0) != 0) rc = oom(ls);
     wl_jlexer *lx = ls->lx;
     if (rc == 0 && lx->nstrings == lx->strings_cap) {
         size_t ncap = lx->strings_cap ? lx->strings_cap * 2 : 16;
@@ -442,7 +442,7 @@ static int op_at(const lexstate *ls, size_t i, size_t *n)
 
 enum { MAX_BRACKETS = 256 };
 
-static int lex_tag(lexstate *ls, int is_block, uint32_t open_line)
+static int lex_tag(lexstate *ls, int is_block)
 {
     char balance[MAX_BRACKETS];
     int depth = 0;
@@ -525,7 +525,6 @@ static int lex_tag(lexstate *ls, int is_block, uint32_t open_line)
         if (!t) return oom(ls);
         t->op = (uint8_t)op;
         consume_to(ls, i + n);
-        (void)open_line;
     }
 }
 
@@ -623,7 +622,7 @@ static int lex_all(lexstate *ls)
             int is_block = kind == '%';
             if (!push(ls, is_block ? WL_TK_BLOCK_BEGIN : WL_TK_VAR_BEGIN, ls->line)) return oom(ls);
             consume_to(ls, t + 2 + (sign ? 1 : 0));
-            rc = lex_tag(ls, is_block, open_line);
+            rc = lex_tag(ls, is_block);
         }
         if (rc) return rc;
     }

@@ -123,7 +123,7 @@ static const char *func_repr(int id)
 
 static int repr_depth(wl_jeval *ev, uint32_t line, wl_jval v, wl_buf *b, int as_repr, int depth)
 {
-    char tmp[64];
+    char tmp[128]; /* fits the longest fixed text plus a method name and two 20-digit numbers */
     int rc;
     if (depth > MAX_PRINT_DEPTH)
         return ev_fail(ev, line, WANDLER_ERR_TEMPLATE_LIMIT, "values nested too deeply to print");
@@ -184,6 +184,12 @@ static int repr_depth(wl_jeval *ev, uint32_t line, wl_jval v, wl_buf *b, int as_
         const wl_jmethod *m = (const wl_jmethod *)v.u.o;
         if (m->self.type == WL_JT_STR && !strcmp(wl_jmethod_name(m->id), "format"))
             return puts_(ev, line, b, "<function str.format>"); /* the sandbox's wrapper */
+        if (m->self.type == WL_JT_LOOP) { /* a Python method of LoopContext */
+            const wl_jloop *l = (const wl_jloop *)m->self.u.o;
+            snprintf(tmp, sizeof tmp, "<bound method LoopContext.%s of <LoopContext %lld/%zu>>", wl_jmethod_name(m->id),
+                     (long long)l->index0 + 1, wl_jv_list(l->items)->n);
+            return puts_(ev, line, b, tmp);
+        }
         snprintf(tmp, sizeof tmp, "<built-in method %s of %s object>", wl_jmethod_name(m->id), wl_jv_type_name(m->self));
         return puts_(ev, line, b, tmp);
     }
@@ -552,7 +558,7 @@ static int pct_text(wl_jeval *ev, uint32_t line, wl_buf *b, const pct_spec *sp, 
     const char *body = t.data ? t.data : "";
     size_t len = t.len, cps = 0;
     for (size_t i = 0; i < len; i++) cps += ((unsigned char)body[i] & 0xC0) != 0x80;
-    if (sp->prec >= 0 && (uint64_t)sp->prec < cps) { /* a precision truncates to that many characters */
+    if (sp->conv != 'c' && sp->prec >= 0 && (uint64_t)sp->prec < cps) { /* %.Ns keeps N characters */
         len = wl_ju_offset(body, len, cps, (size_t)sp->prec);
         cps = (size_t)sp->prec;
     }
@@ -664,16 +670,13 @@ int ev_percent_format(wl_jeval *ev, uint32_t line, const wl_jstr *fmt, wl_jval a
             rc = ev_check_str_size(ev, line, ev->opts.max_output + 1);
             break;
         }
-        while (i < len && (f[i] == 'h' || f[i] == 'l' || f[i] == 'L')) i++;
+        if (i < len && (f[i] == 'h' || f[i] == 'l' || f[i] == 'L')) i++; /* one length modifier */
         if (i >= len) {
             rc = EV_ERR(ev, line, "incomplete format");
             break;
         }
         sp.conv = f[i++];
-        if (sp.conv == '%') {
-            if (wl_buf_append(&b, "%", 1) != 0) rc = ev_oom(ev, line);
-            continue;
-        }
+        /* Only "%%" is a literal percent; "%5%" takes an argument and is refused, as in Python. */
         if (value.type == WL_JT_ABSENT) {
             if (next >= nargs) {
                 rc = EV_ERR(ev, line, "not enough arguments for format string");

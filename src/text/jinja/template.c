@@ -84,7 +84,7 @@ int wl_jinja_render(const wl_jinja_template *tpl, const wl_jinja_value *ctx, con
         if (!ev.code) rc = wl_error(err, rc, "rendering the template failed");
         return rc;
     }
-    if (!out->data && wl_buf_reserve(out, 0) != 0)
+    if (!out->data && wl_buf_append(out, "", 0) != 0)
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory while rendering the template");
     return WANDLER_OK;
 }
