@@ -26,8 +26,14 @@ void wl_kernels_init_scalar(wl_kernel_table *t);
 void wl_kernels_init_avx2(wl_kernel_table *t);
 void wl_kernels_init_avx512(wl_kernel_table *t, const wl_cpu_features *f);
 
-/* aarch64 only (kernels_neon.c). */
+/* The k-quant kernels of those families (kernels_kquants_avx2.c, kernels_kquants_avx512.c),
+ * called by their init functions. */
+void wl_kernels_init_kquants_avx2(wl_kernel_table *t);
+void wl_kernels_init_kquants_avx512(wl_kernel_table *t, const wl_cpu_features *f);
+
+/* aarch64 only (kernels_neon.c, and its k-quants in kernels_kquants_neon.c). */
 void wl_kernels_init_neon(wl_kernel_table *t, const wl_cpu_features *f);
+void wl_kernels_init_kquants_neon(wl_kernel_table *t, const wl_cpu_features *f);
 
 /* Row and token tiling shared by the SIMD matmuls: tokens are taken in blocks whose activation
  * rows fit in about this many bytes (so they stay in the L2 cache while every weight row of the

@@ -14,6 +14,7 @@
  * (int8) for prefill, within the 32 vector registers. The intrinsics used by the float kernels
  * are base Armv8 (fcvtl for halves, shifts for bfloat16). */
 #include <arm_neon.h>
+#include <math.h>
 #include <string.h>
 
 #include "engine/kernels_impl.h"
@@ -164,54 +165,119 @@ DEFINE_FLOAT_KERNELS(f32, WL_TYPE_F32)
 DEFINE_FLOAT_KERNELS(f16, WL_TYPE_F16)
 DEFINE_FLOAT_KERNELS(bf16, WL_TYPE_BF16)
 
-/* ---- quantized weights (Q8_0, Q4_0) x Q8_0 activations, dotprod ------------------------- */
+/* ---- 32-value blocks x Q8_0 / Q8_1 activations, dotprod -------------------------------- */
 
 #define Q8_BYTES ((size_t)sizeof(wl_block_q8_0)) /* 34: d, then 32 int8 */
-#define Q4_BYTES ((size_t)sizeof(wl_block_q4_0)) /* 18: d, then 16 bytes of nibbles */
 
-/* One block's 32 quants as two signed vectors (values 0..15 and 16..31) and its scale. */
+/* Where the parts of a 32-value format sit in a block (see kernels_avx2.c). */
+typedef struct {
+    size_t bytes, qs;
+    int qh, m, offset;
+} block_layout;
+
+WL_INLINE block_layout layout_of(const uint32_t type)
+{
+    switch (type) {
+    case WL_TYPE_Q4_0: return (block_layout){18, 2, 0, 0, 8};
+    case WL_TYPE_Q4_1: return (block_layout){20, 4, 0, 2, 0};
+    case WL_TYPE_Q5_0: return (block_layout){22, 6, 2, 0, 16};
+    case WL_TYPE_Q5_1: return (block_layout){24, 8, 4, 2, 0};
+    default: return (block_layout){34, 2, 0, 0, 0}; /* Q8_0 */
+    }
+}
+
+/* Q4_1 / Q5_1 pair with Q8_1 activations (d, s, then the quants), the others with Q8_0. */
+WL_INLINE int with_min(const uint32_t type)
+{
+    return type == WL_TYPE_Q4_1 || type == WL_TYPE_Q5_1;
+}
+
+WL_INLINE size_t act_bytes(const uint32_t type)
+{
+    return with_min(type) ? sizeof(wl_block_q8_1) : Q8_BYTES;
+}
+
+/* One block's 32 quants as two signed vectors (values 0..15 and 16..31), its scale and its
+ * min (Q4_1 / Q5_1 weights) or s (Q8_1 activations). */
 typedef struct {
     int8x16_t lo, hi;
-    float d;
+    float d, m;
 } quant_block;
 
-WL_INLINE quant_block load_block(const uint32_t type, const unsigned char *blk)
+/* 0x10 in byte j where bit j of the 32 bits at qh is set (j = 0..15: lo, 16..31: hi). */
+static inline void fifth_bits(const unsigned char *qh, uint8x16_t *lo, uint8x16_t *hi)
 {
+    static const uint8_t spread_lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+    static const uint8_t spread_hi[16] = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+    static const uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    uint32_t bits;
+    memcpy(&bits, qh, 4);
+    const uint8x16_t b = vreinterpretq_u8_u32(vdupq_n_u32(bits));
+    const uint8x16_t m = vld1q_u8(bit), sixteen = vdupq_n_u8(0x10);
+    *lo = vandq_u8(vtstq_u8(vqtbl1q_u8(b, vld1q_u8(spread_lo)), m), sixteen);
+    *hi = vandq_u8(vtstq_u8(vqtbl1q_u8(b, vld1q_u8(spread_hi)), m), sixteen);
+}
+
+WL_INLINE quant_block load_weight(const uint32_t type, const unsigned char *blk)
+{
+    const block_layout L = layout_of(type);
     quant_block b;
     b.d = wl_fp16_to_fp32(load_u16(blk));
-    if (type == WL_TYPE_Q4_0) {
-        uint8x16_t qs = vld1q_u8(blk + 2);
-        const int8x16_t eight = vdupq_n_s8(8);
-        b.lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0x0f))), eight);
-        b.hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(qs, 4)), eight);
-    } else {
+    b.m = L.m ? wl_fp16_to_fp32(load_u16(blk + L.m)) : 0.0f;
+    if (type == WL_TYPE_Q8_0) {
         b.lo = vld1q_s8((const int8_t *)(const void *)(blk + 2));
         b.hi = vld1q_s8((const int8_t *)(const void *)(blk + 18));
+        return b;
     }
+    const uint8x16_t qs = vld1q_u8(blk + L.qs);
+    uint8x16_t lo = vandq_u8(qs, vdupq_n_u8(0x0f)), hi = vshrq_n_u8(qs, 4);
+    if (L.qh) {
+        uint8x16_t hlo, hhi;
+        fifth_bits(blk + L.qh, &hlo, &hhi);
+        lo = vorrq_u8(lo, hlo);
+        hi = vorrq_u8(hi, hhi);
+    }
+    const int8x16_t off = vdupq_n_s8((int8_t)L.offset);
+    b.lo = vsubq_s8(vreinterpretq_s8_u8(lo), off);
+    b.hi = vsubq_s8(vreinterpretq_s8_u8(hi), off);
     return b;
 }
 
-/* acc[r][t][0] holds the canonical lanes 0-3 (values 0..15 of each block), [1] lanes 4-7. */
+WL_INLINE quant_block load_act(const uint32_t type, const unsigned char *blk)
+{
+    const size_t qs = with_min(type) ? 4 : 2;
+    quant_block a;
+    a.d = wl_fp16_to_fp32(load_u16(blk));
+    a.m = with_min(type) ? wl_fp16_to_fp32(load_u16(blk + 2)) : 0.0f;
+    a.lo = vld1q_s8((const int8_t *)(const void *)(blk + qs));
+    a.hi = vld1q_s8((const int8_t *)(const void *)(blk + qs + 16));
+    return a;
+}
+
+/* acc[r][t][0] holds the canonical lanes 0-3 (values 0..15 of each block), [1] lanes 4-7;
+ * summs[r][t] Q4_1 / Q5_1's fma(m_w, s_x, summs). */
 WL_INLINE void tile_quant(const uint32_t type, const int R, const int T, int64_t nb,
                           const unsigned char *w, size_t w_stride, const unsigned char *x,
                           size_t x_stride, float *y, size_t ldy, size_t ystep)
 {
-    const size_t wbytes = type == WL_TYPE_Q4_0 ? Q4_BYTES : Q8_BYTES;
+    const size_t wbytes = layout_of(type).bytes, xbytes = act_bytes(type);
     float32x4_t acc[RMAX][TMAX][2];
+    float summs[RMAX][TMAX];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int t = 0; t < T; t++)
+        for (int t = 0; t < T; t++) {
             acc[r][t][0] = acc[r][t][1] = vdupq_n_f32(0.0f);
+            summs[r][t] = 0.0f;
+        }
     for (int64_t b = 0; b < nb; b++) {
         quant_block wv[RMAX];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-            wv[r] = load_block(type, w + (size_t)r * w_stride + (size_t)b * wbytes);
+            wv[r] = load_weight(type, w + (size_t)r * w_stride + (size_t)b * wbytes);
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
-            quant_block a =
-                load_block(WL_TYPE_Q8_0, x + (size_t)t * x_stride + (size_t)b * Q8_BYTES);
+            quant_block a = load_act(type, x + (size_t)t * x_stride + (size_t)b * xbytes);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
                 const float d = wv[r].d * a.d;
@@ -219,14 +285,18 @@ WL_INLINE void tile_quant(const uint32_t type, const int R, const int T, int64_t
                 int32x4_t hi = vdotq_s32(vdupq_n_s32(0), wv[r].hi, a.hi);
                 acc[r][t][0] = vfmaq_n_f32(acc[r][t][0], vcvtq_f32_s32(lo), d);
                 acc[r][t][1] = vfmaq_n_f32(acc[r][t][1], vcvtq_f32_s32(hi), d);
+                if (with_min(type))
+                    summs[r][t] = fmaf(wv[r].m, a.m, summs[r][t]);
             }
         }
     }
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int t = 0; t < T; t++)
-            y[(size_t)t * ldy + (size_t)r * ystep] = hsum8(acc[r][t][0], acc[r][t][1]);
+        for (int t = 0; t < T; t++) {
+            const float s = hsum8(acc[r][t][0], acc[r][t][1]);
+            y[(size_t)t * ldy + (size_t)r * ystep] = with_min(type) ? s + summs[r][t] : s;
+        }
 }
 
 WL_INLINE void matmul_quant(const uint32_t type, int64_t n, const void *w, size_t w_stride,
@@ -241,7 +311,7 @@ WL_INLINE void matmul_quant(const uint32_t type, int64_t n, const void *w, size_
 #undef QUANT_DECODE
         return;
     }
-    const int64_t tb = wl_token_block((size_t)nb * Q8_BYTES, TMAX);
+    const int64_t tb = wl_token_block((size_t)nb * act_bytes(type), TMAX);
 #define QUANT_TILE(RR, TT)                                                                     \
     case (RR) * 8 + (TT):                                                                      \
         tile_quant(type, WL_MIN(RR, RMAX), WL_MIN(TT, TMAX), nb, wr, w_stride, xr, x_stride, yo, \
@@ -265,6 +335,9 @@ WL_INLINE void matmul_quant(const uint32_t type, int64_t n, const void *w, size_
 
 DEFINE_QUANT_KERNELS(q8_0, WL_TYPE_Q8_0)
 DEFINE_QUANT_KERNELS(q4_0, WL_TYPE_Q4_0)
+DEFINE_QUANT_KERNELS(q4_1, WL_TYPE_Q4_1)
+DEFINE_QUANT_KERNELS(q5_0, WL_TYPE_Q5_0)
+DEFINE_QUANT_KERNELS(q5_1, WL_TYPE_Q5_1)
 
 /* ---- activation converters, bit-identical to the scalar ones ----------------------------- */
 
@@ -350,5 +423,12 @@ void wl_kernels_init_neon(wl_kernel_table *t, const wl_cpu_features *f)
         t->vec_dot[WL_TYPE_Q4_0] = vec_dot_q4_0;
         t->matmul[WL_TYPE_Q8_0] = matmul_q8_0;
         t->matmul[WL_TYPE_Q4_0] = matmul_q4_0;
+        t->vec_dot[WL_TYPE_Q4_1] = vec_dot_q4_1;
+        t->vec_dot[WL_TYPE_Q5_0] = vec_dot_q5_0;
+        t->vec_dot[WL_TYPE_Q5_1] = vec_dot_q5_1;
+        t->matmul[WL_TYPE_Q4_1] = matmul_q4_1;
+        t->matmul[WL_TYPE_Q5_0] = matmul_q5_0;
+        t->matmul[WL_TYPE_Q5_1] = matmul_q5_1;
     }
+    wl_kernels_init_kquants_neon(t, f);
 }

@@ -28,10 +28,13 @@
 #include "engine/tensor_type.h"
 
 /* Every weight type with kernels, and the activation types. */
-static const uint32_t TYPES[] = {WL_TYPE_F32, WL_TYPE_F16, WL_TYPE_BF16, WL_TYPE_Q8_0,
-                                 WL_TYPE_Q4_0};
+static const uint32_t TYPES[] = {WL_TYPE_F32,  WL_TYPE_F16,  WL_TYPE_BF16, WL_TYPE_Q8_0,
+                                 WL_TYPE_Q4_0, WL_TYPE_Q4_1, WL_TYPE_Q5_0, WL_TYPE_Q5_1,
+                                 WL_TYPE_Q2_K, WL_TYPE_Q3_K, WL_TYPE_Q4_K, WL_TYPE_Q5_K,
+                                 WL_TYPE_Q6_K};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
-static const uint32_t ACT_TYPES[] = {WL_TYPE_F32, WL_TYPE_F16, WL_TYPE_BF16, WL_TYPE_Q8_0};
+static const uint32_t ACT_TYPES[] = {WL_TYPE_F32,  WL_TYPE_F16,  WL_TYPE_BF16,
+                                     WL_TYPE_Q8_0, WL_TYPE_Q8_1, WL_TYPE_Q8_K};
 #define N_ACT_TYPES (sizeof ACT_TYPES / sizeof ACT_TYPES[0])
 
 #define WL_MIN_TEST(a, b) ((a) < (b) ? (a) : (b))
@@ -96,8 +99,9 @@ typedef struct {
     size_t w_stride, x_stride;
     unsigned char *w;  /* rows x w_stride bytes, row r at 1 + r * w_stride (odd: unaligned) */
     unsigned char *x;  /* ntok x x_stride bytes: activation rows */
-    float *w_values;   /* rows x n: the weights as floats (dequantized) */
-    float *x_values;   /* ntok x n: the activations as floats (dequantized) */
+    double *w_scale;   /* rows x n: the weights' scale parts d * q (exact) */
+    double *w_min;     /* rows x n: their min parts (- dmin * m, or m; 0 for other formats) */
+    double *x_values;  /* ntok x n: the activations' values d * q (exact) */
 } problem;
 
 static const unsigned char *weight_row(const problem *p, int64_t r)
@@ -178,6 +182,68 @@ static void make_random_act_row(uint32_t act_type, int64_t n, unsigned char *dst
     free(v);
 }
 
+/* The byte offsets of the scale d and of the min field (m or dmin) in a block of a format
+ * with mins, or -1. */
+static void min_fields(uint32_t type, int *d_at, int *m_at)
+{
+    *d_at = 0;
+    *m_at = 2;
+    if (type == WL_TYPE_Q2_K) {
+        *d_at = 80;
+        *m_at = 82;
+    } else if (type != WL_TYPE_Q4_1 && type != WL_TYPE_Q5_1 && type != WL_TYPE_Q4_K &&
+               type != WL_TYPE_Q5_K) {
+        *d_at = *m_at = -1;
+    }
+}
+
+/* Splits a weight row into its scale parts and min parts: dequantized with the min field
+ * zeroed, and with the scale zeroed (both exact in float). */
+static void split_weight_row(uint32_t type, int64_t n, const unsigned char *row, double *scale,
+                             double *min)
+{
+    const size_t bytes = wl_row_bytes(type, (uint64_t)n), bb = wl_type_get(type)->type_size;
+    unsigned char *copy = malloc(bytes);
+    float *v = malloc((size_t)n * sizeof *v);
+    int d_at, m_at;
+    min_fields(type, &d_at, &m_at);
+    for (int part = 0; part < 2; part++) {
+        memcpy(copy, row, bytes);
+        if (m_at >= 0)
+            for (size_t b = 0; b < bytes / bb; b++)
+                memset(copy + b * bb + (part == 0 ? m_at : d_at), 0, 2);
+        assert_int_equal(wl_dequantize_row(type, copy, v, n), 0);
+        for (int64_t i = 0; i < n; i++) {
+            if (part == 0)
+                scale[i] = v[i];
+            else
+                min[i] = m_at >= 0 ? v[i] : 0.0;
+        }
+    }
+    free(copy);
+    free(v);
+}
+
+/* An activation row's values d * q, exactly (Q8_K's float d times q may need more than a
+ * float's precision). */
+static void act_values(uint32_t act, int64_t n, const unsigned char *row, double *out)
+{
+    if (act == WL_TYPE_Q8_K) {
+        for (int64_t b = 0; b < n / WL_QK_K; b++) {
+            wl_block_q8_k blk;
+            memcpy(&blk, row + (size_t)b * sizeof blk, sizeof blk);
+            for (int i = 0; i < WL_QK_K; i++)
+                out[b * WL_QK_K + i] = (double)blk.d * blk.qs[i];
+        }
+        return;
+    }
+    float *v = malloc((size_t)n * sizeof *v);
+    assert_int_equal(wl_dequantize_row(act, row, v, n), 0);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = v[i];
+    free(v);
+}
+
 static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok, int exact)
 {
     problem p = {.type = type, .n = n, .rows = rows, .ntok = ntok};
@@ -186,8 +252,9 @@ static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok
     p.x_stride = wl_act_row_bytes(type, n) + 64;
     p.w = calloc(1, 1 + (size_t)rows * p.w_stride);
     p.x = aligned_alloc(64, ((size_t)ntok * p.x_stride + 63) / 64 * 64);
-    p.w_values = malloc((size_t)(rows * n) * sizeof(float));
-    p.x_values = malloc((size_t)(ntok * n) * sizeof(float));
+    p.w_scale = malloc((size_t)(rows * n) * sizeof(double));
+    p.w_min = malloc((size_t)(rows * n) * sizeof(double));
+    p.x_values = malloc((size_t)(ntok * n) * sizeof(double));
     assert_non_null(p.w);
     assert_non_null(p.x);
     for (int64_t r = 0; r < rows; r++) {
@@ -196,7 +263,7 @@ static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok
             make_exact_weight_row(type, n, row);
         else
             make_random_weight_row(type, n, row);
-        assert_int_equal(wl_dequantize_row(type, row, p.w_values + r * n, n), 0);
+        split_weight_row(type, n, row, p.w_scale + r * n, p.w_min + r * n);
     }
     for (int64_t t = 0; t < ntok; t++) {
         unsigned char *row = p.x + (size_t)t * p.x_stride;
@@ -204,7 +271,7 @@ static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok
             make_exact_act_row(type, n, row);
         else
             make_random_act_row(act, n, row);
-        assert_int_equal(wl_dequantize_row(act, row, p.x_values + t * n, n), 0);
+        act_values(act, n, row, p.x_values + t * n);
     }
     return p;
 }
@@ -213,7 +280,8 @@ static void free_problem(problem *p)
 {
     free(p->w);
     free(p->x);
-    free(p->w_values);
+    free(p->w_scale);
+    free(p->w_min);
     free(p->x_values);
 }
 
@@ -221,15 +289,33 @@ static void free_problem(problem *p)
 
 /* The exact dot product of row r and token t (in double: every product of two floats is exact
  * in double, and for our sizes the double sum is far more accurate than any float result), and
- * the sum of the absolute values of the products. */
+ * the sum of the absolute values of its terms. Q4_1 / Q5_1 take their min terms m_w * s_x from
+ * the activation's s, as the kernels do (s is d * sum(q) rounded to a half, not the sum of the
+ * dequantized values). */
 static double exact_dot(const problem *p, int64_t r, int64_t t, double *abs_sum)
 {
-    const float *w = p->w_values + r * p->n, *x = p->x_values + t * p->n;
+    const double *ws = p->w_scale + r * p->n, *wm = p->w_min + r * p->n;
+    const double *x = p->x_values + t * p->n;
     double s = 0, a = 0;
     for (int64_t i = 0; i < p->n; i++) {
-        double prod = (double)w[i] * (double)x[i];
-        s += prod;
-        a += fabs(prod);
+        s += ws[i] * x[i] + wm[i] * x[i];
+        a += fabs(ws[i] * x[i]) + fabs(wm[i] * x[i]);
+    }
+    if (p->type == WL_TYPE_Q4_1 || p->type == WL_TYPE_Q5_1) {
+        s = a = 0;
+        for (int64_t i = 0; i < p->n; i++) {
+            s += ws[i] * x[i];
+            a += fabs(ws[i] * x[i]);
+        }
+        const size_t wb = wl_type_get(p->type)->type_size;
+        for (int64_t b = 0; b < p->n / WL_QK; b++) {
+            uint16_t m, sx;
+            memcpy(&m, weight_row(p, r) + (size_t)b * wb + 2, 2);
+            memcpy(&sx, act_row(p, t) + (size_t)b * sizeof(wl_block_q8_1) + 2, 2);
+            double term = (double)wl_fp16_to_fp32(m) * (double)wl_fp16_to_fp32(sx);
+            s += term;
+            a += fabs(term);
+        }
     }
     *abs_sum = a;
     return s;
@@ -436,7 +522,7 @@ static void test_vec_dot(void **state)
             const int64_t blk = block_of(type);
             for (int nb = 1; nb <= 20; nb++)
                 check_vec_dot(type, nb * blk, exact);
-            check_vec_dot(type, (blk == 32 ? 128 : 16) * blk, exact);
+            check_vec_dot(type, (blk == 32 ? 128 : 24) * blk, exact);
         }
     }
 }
@@ -450,7 +536,7 @@ static void test_scalar_vs_float64(void **state)
         uint32_t type = TYPES[ti];
         const int64_t blk = block_of(type);
         for (int k = 1; k <= 24; k++) {
-            int64_t n = is_float_kind(type) ? FLOAT_LENGTHS[k + 6] : k * blk;
+            int64_t n = is_float_kind(type) ? FLOAT_LENGTHS[k + 6] : (blk > 32 ? k % 8 + 1 : k) * blk;
             problem p = make_problem(type, n, 1, 1, 0);
             float got;
             scalar->vec_dot[type](n, &got, weight_row(&p, 0), act_row(&p, 0));
@@ -649,8 +735,16 @@ static void test_malformed_weights(void **state)
                 memcpy(row + 2 * (r % 3), &b, 2);
             } else if (type == WL_TYPE_F16) {
                 memcpy(row + 2 * (r % 3), &h, 2);
-            } else {
-                memcpy(row + (r % 3) * wl_type_get(type)->type_size, &h, 2);
+            } else { /* the block's scale d, or (odd rows) its min field */
+                int d_at, m_at;
+                min_fields(type, &d_at, &m_at);
+                size_t at = type == WL_TYPE_Q2_K   ? 80
+                            : type == WL_TYPE_Q3_K ? 108
+                            : type == WL_TYPE_Q6_K ? 208
+                                                   : 0;
+                if (m_at >= 0 && r % 2)
+                    at = (size_t)m_at;
+                memcpy(row + (r % 3) * wl_type_get(type)->type_size + at, &h, 2);
             }
         }
         const wl_kernel_table *fam[WL_ISA_COUNT];
