@@ -175,9 +175,10 @@ int wl_quantize_file(const char *in, const char *out, const wl_quantize_params *
             goto done;
     }
 
-    const uint64_t slab_rows = SLAB_VALUES / widest ? SLAB_VALUES / widest : 1;
-    fbuf = malloc(slab_rows * widest * sizeof(float));
-    qbuf = malloc(slab_rows * widest * sizeof(float)); /* no format is wider than F32 */
+    /* stream_tensor converts max(1, SLAB_VALUES / ne0) rows at a time: at most this many values */
+    const uint64_t cap = widest > SLAB_VALUES ? widest : SLAB_VALUES;
+    fbuf = malloc(cap * sizeof(float));
+    qbuf = malloc(cap * sizeof(float)); /* no format is wider than F32 */
     if (!fbuf || !qbuf) {
         rc = wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
