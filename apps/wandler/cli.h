@@ -13,6 +13,9 @@ int cmd_quantize(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_pull(int argc, char **argv); /* cmd_pull.c: pull, ls, rm */
+int cmd_ls(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
 
 /* The model to use when none is given: $WANDLER_MODEL, else models/stories260K.gguf next to
  * the executable, else in the install's share folder. Returns a static path or NULL. */
@@ -44,5 +47,23 @@ extern const char cli_gen_options_help[];
 
 /* The value following option argv[*i] (advancing *i), or NULL after printing an error. */
 const char *cli_value(int argc, char **argv, int *i);
+
+/* Download/load progress on a stream (cmd_pull.c): a progress bar with percent, bytes, speed
+ * and ETA when the stream is a terminal, a plain line per 10% otherwise. */
+#include <stdio.h>
+typedef struct cli_progress {
+    FILE *out;
+    int tty, quiet;
+    int last_stage, last_decile, line_open, downloaded;
+    double t0, last_print;
+    uint64_t bytes;
+} cli_progress;
+void cli_progress_init(cli_progress *p, FILE *out);
+/* Returns 1 after Ctrl-C during `wandler pull` (cancels), else 0. */
+int cli_progress_report(cli_progress *p, int stage, uint64_t done, uint64_t total, double bytes_per_s);
+void cli_progress_end(cli_progress *p);
+/* For wandler_model_options.on_progress, with a cli_progress as the user pointer. */
+struct wandler_progress;
+int cli_load_progress(const struct wandler_progress *p, void *user);
 
 #endif

@@ -19,9 +19,13 @@ static void usage(FILE *out)
             "  bench [MODEL] [--pp N] [--tg N] [--json]   prefill and decode speed in each mode\n"
             "  quantize IN OUT TYPE                       rewrite a model's weights in TYPE (Q8_0, Q4_K_M, ...)\n"
             "  mkmodel --arch A --shape NAME OUT          write a random-weight model of a real shape\n"
+            "  pull SOURCE                                download a URL or hf:// model into the cache\n"
+            "  ls [--paths]                               list the cached models\n"
+            "  rm SOURCE...                               delete cached models\n"
             "  version                                    print the version\n"
             "\n"
-            "'wandler COMMAND --help' describes a command. MODEL is a GGUF file; run uses the\n"
+            "'wandler COMMAND --help' describes a command. MODEL is a GGUF file, an http(s) URL or\n"
+            "hf://OWNER/REPO/FILE.gguf[@REVISION] (downloaded once into the cache); run uses the\n"
             "bundled stories260K model when none is given.\n");
 }
 
@@ -48,6 +52,12 @@ int main(int argc, char **argv)
         return cmd_render(argc - 1, argv + 1);
     if (strcmp(cmd, "chat") == 0)
         return cmd_chat(argc - 1, argv + 1);
+    if (strcmp(cmd, "pull") == 0)
+        return cmd_pull(argc - 1, argv + 1);
+    if (strcmp(cmd, "ls") == 0)
+        return cmd_ls(argc - 1, argv + 1);
+    if (strcmp(cmd, "rm") == 0)
+        return cmd_rm(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("wandler %s\n", wandler_version());
         return 0;

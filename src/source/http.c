@@ -329,8 +329,13 @@ int wl_http_fetch(const wl_http_get *g, wl_http_result *r, wandler_error *err)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &x);
-    if (g->offset > 0)
-        curl_easy_setopt(e, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)g->offset);
+    char range[32];
+    if (g->offset > 0) {
+        /* a plain Range header: we check the answer ourselves (206 from that offset, or 200 whole),
+         * also after redirects, where CURLOPT_RESUME_FROM would refuse the redirect itself */
+        snprintf(range, sizeof range, "%llu-", (unsigned long long)g->offset);
+        curl_easy_setopt(e, CURLOPT_RANGE, range);
+    }
     if (curl_multi_add_handle(m, e) != CURLM_OK)
         goto oom;
 

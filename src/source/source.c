@@ -29,6 +29,7 @@ typedef struct resolver {
     wl_cache_info *info;
     int connect_ms, stall_ms;
     int fd;                   /* the partial file while downloading */
+    int body_started;         /* the file's body is arriving (DOWNLOAD, not RESOLVE, is reported) */
     int pmeta_failed;
     wandler_error pmeta_err;
 } resolver;
@@ -167,7 +168,11 @@ static int take_lock(resolver *R, int *fd, int *waited, wandler_error *err)
 
 static int download_tick(void *ctx, uint64_t done, uint64_t total, double bps)
 {
-    return report(ctx, WANDLER_STAGE_DOWNLOAD, done, total, bps);
+    const resolver *R = ctx;
+    /* until the file's body begins (a revalidation may end with 304) this is still RESOLVE */
+    if (!R->body_started)
+        return report(R, WANDLER_STAGE_RESOLVE, 0, 1, 0);
+    return report(R, WANDLER_STAGE_DOWNLOAD, done, total, bps);
 }
 
 /* The final response begins: record what the partial file is of, so that a later load can
@@ -181,6 +186,7 @@ static int download_start(void *ctx, const wl_http_result *r)
         R->pmeta_failed = 1;
         return 1;
     }
+    R->body_started = 1;
     return report(R, WANDLER_STAGE_DOWNLOAD, r->start, r->total, 0);
 }
 
@@ -224,7 +230,9 @@ static int download(resolver *R, wl_cache_meta *meta, int complete, char **path,
             wl_cache_meta_free(&pm);
             return rc;
         }
+        g.fd = R->fd;
         R->pmeta_failed = 0;
+        R->body_started = 0;
         rc = wl_http_fetch(&g, &res, err);
         wl_cache_meta_free(&pm);
         if (rc == WANDLER_OK && !res.not_modified && fdatasync(R->fd) != 0 && errno != EINVAL)
