@@ -363,10 +363,10 @@ static void test_bad_payloads(void **state)
     wl_fw_u32(&w, 17);
     expect_bad(WL_F_STREAM, &w, "n_stop");
     /* progress: unknown stage, done > total */
-    wl_progress_msg p = {.stage = 99, .done = 0, .total = 1};
+    wl_progress_msg p = {99, 0, 1, 0};
     wl_enc_progress(&w, &p);
     expect_bad(WL_F_PROGRESS, &w, "stage");
-    p = (wl_progress_msg){.stage = WANDLER_STAGE_TENSORS, .done = 5, .total = 1};
+    p = (wl_progress_msg){WANDLER_STAGE_TENSORS, 5, 1, 0};
     wl_enc_progress(&w, &p);
     expect_bad(WL_F_PROGRESS, &w, "done");
     /* facts: non-positive sizes, fraction outside [0, 1], NaN load time */
