@@ -23,8 +23,10 @@
 #include "engine/tensor_type.h"
 #include "engine/threadpool.h"
 
-static const uint32_t TYPES[] = {WL_TYPE_F32, WL_TYPE_F16, WL_TYPE_BF16, WL_TYPE_Q8_0,
-                                 WL_TYPE_Q4_0};
+static const uint32_t TYPES[] = {WL_TYPE_F32,  WL_TYPE_F16,  WL_TYPE_BF16, WL_TYPE_Q8_0,
+                                 WL_TYPE_Q4_0, WL_TYPE_Q4_1, WL_TYPE_Q5_0, WL_TYPE_Q5_1,
+                                 WL_TYPE_Q2_K, WL_TYPE_Q3_K, WL_TYPE_Q4_K, WL_TYPE_Q5_K,
+                                 WL_TYPE_Q6_K};
 
 static double now_s(void)
 {
@@ -165,6 +167,28 @@ static void matmul_part(void *p, int ith, int nth)
                   (size_t)c->rows);
 }
 
+/* The byte offsets of the half-float scales in a block of a quantized type (quant.h). */
+static int half_fields(uint32_t type, size_t at[2])
+{
+    switch (type) {
+    case WL_TYPE_Q4_1: case WL_TYPE_Q5_1: case WL_TYPE_Q4_K: case WL_TYPE_Q5_K:
+        at[0] = 0, at[1] = 2;
+        return 2;
+    case WL_TYPE_Q2_K:
+        at[0] = 80, at[1] = 82;
+        return 2;
+    case WL_TYPE_Q3_K:
+        at[0] = 108;
+        return 1;
+    case WL_TYPE_Q6_K:
+        at[0] = 208;
+        return 1;
+    default: /* Q8_0, Q4_0, Q5_0 */
+        at[0] = 0;
+        return 1;
+    }
+}
+
 /* Weights of `type` with values in about [-1, 1], no NaN/Inf/denormals. Filled directly rather
  * than quantized, to keep setup fast: speed does not depend on the values. */
 static void fill_weights(uint32_t type, unsigned char *w, size_t bytes)
@@ -185,13 +209,15 @@ static void fill_weights(uint32_t type, unsigned char *w, size_t bytes)
             memcpy(w + i, &h, 2);
         }
         break;
-    default: {
-        size_t bb = wl_type_get(type)->type_size;
+    default: { /* random quants and scales, then every half-float scale (d, m, dmin) 0.01 */
+        size_t bb = wl_type_get(type)->type_size, at[2];
+        int n_at = half_fields(type, at);
         uint16_t d = wl_fp32_to_fp16(0.01f);
         for (; i + bb <= bytes; i += bb) {
-            memcpy(w + i, &d, 2);
-            for (size_t j = 2; j < bb; j++)
+            for (size_t j = 0; j < bb; j++)
                 w[i + j] = (unsigned char)rng_next();
+            for (int k = 0; k < n_at; k++)
+                memcpy(w + i + at[k], &d, 2);
         }
     }
     }

@@ -479,4 +479,6 @@ void wl_kernels_init_avx512(wl_kernel_table *t, const wl_cpu_features *f)
         t->matmul[WL_TYPE_Q8_0] = matmul_q8_0;
         t->matmul[WL_TYPE_Q4_0] = matmul_q4_0;
     }
+    wl_kernels_init_quants_avx512(t, f);
+    wl_kernels_init_kquants_avx512(t, f);
 }

@@ -27,9 +27,11 @@ void wl_kernels_init_avx2(wl_kernel_table *t);
 void wl_kernels_init_avx512(wl_kernel_table *t, const wl_cpu_features *f);
 
 /* The k-quant kernels of those families (kernels_kquants_avx2.c, kernels_kquants_avx512.c),
- * called by their init functions. */
+ * and the AVX-512 Q4_1 / Q5_0 / Q5_1 kernels (kernels_quants_avx512.c), called by their
+ * families' init functions. The AVX-512 ones install themselves only when f->avx512vnni. */
 void wl_kernels_init_kquants_avx2(wl_kernel_table *t);
 void wl_kernels_init_kquants_avx512(wl_kernel_table *t, const wl_cpu_features *f);
+void wl_kernels_init_quants_avx512(wl_kernel_table *t, const wl_cpu_features *f);
 
 /* aarch64 only (kernels_neon.c, and its k-quants in kernels_kquants_neon.c). */
 void wl_kernels_init_neon(wl_kernel_table *t, const wl_cpu_features *f);
