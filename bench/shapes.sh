@@ -10,7 +10,12 @@
 # right after the load (mmap, no copy: far below the file size), prefill and decode speed.
 # Prints a markdown table (the one in bench/SHAPES.md). A type the quantizer does not write yet
 # is reported as such. Environment: WANDLER_BUILD (default: build next to this script's folder),
-# WANDLER_SHARED_DIR, THREADS, TG (decode tokens, default 64), KEEP=1 to keep the files.
+# WANDLER_SHARED_DIR, THREADS, TG (decode tokens, default 64), SHAPES (a subset, e.g.
+# "smollm2-135m qwen2.5-0.5b"), KEEP=1 to keep the files. A kept file OUTDIR/<shape>-<TYPE>.gguf
+# is reused by later runs ("make s" then reads "kept"): the files are made once, with seed 1, and
+# shared by every benchmark that wants these shapes. A file is written as OUTDIR/.<shape>-<TYPE>.*
+# and renamed when complete, so a reader never sees half a model, and a run that finds another
+# maker's temporary waits for the file instead of making it twice.
 set -uo pipefail
 out=${1:?usage: shapes.sh OUTDIR [TYPES]}
 types=${2:-"Q8_0 Q4_K_M"}
@@ -37,16 +42,25 @@ echo "| shape | type | params | file MiB | make s | load ms | RSS after load MiB
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for entry in "${shapes[@]}"; do
   read -r shape vocab <<< "$entry"
+  [ -z "${SHAPES:-}" ] || [[ " $SHAPES " == *" $shape "* ]] || continue
   vocab_opt=()
   [ "$vocab" != "-" ] && [ -f "$shared/tokenizer/$vocab" ] && vocab_opt=(--vocab "$shared/tokenizer/$vocab")
   for t in $types; do
     f="$out/$shape-$t.gguf"
     t0=$(date +%s.%N)
-    if ! "$wandler" mkmodel -q --shape "$shape" --type "$t" --seed 1 "${vocab_opt[@]}" "$f" 2> "$out/err"; then
+    # another run making the same file (its temporary is .<shape>-<TYPE>.*): wait for it
+    while [ "${KEEP:-0}" = 1 ] && [ ! -f "$f" ] && compgen -G "$out/.$shape-$t.*" > /dev/null; do sleep 5; done
+    tmp="$out/.$shape-$t.shapes.tmp"
+    if [ "${KEEP:-0}" = 1 ] && [ -f "$f" ]; then
+      make_s=kept
+    elif ! "$wandler" mkmodel -q --shape "$shape" --type "$t" --seed 1 "${vocab_opt[@]}" "$tmp" 2> "$out/err"; then
       echo "| $shape | $t | | | | | not made: $(sed 's/^wandler mkmodel: //; s/ (WANDLER_ERR_[A-Z_]*)//' "$out/err") | | | |"
+      rm -f "$tmp"
       continue
+    else
+      mv "$tmp" "$f"
+      make_s=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $t0 }")
     fi
-    make_s=$(awk "BEGIN { print $(date +%s.%N) - $t0 }")
     if ! "$wandler" run "$f" -p "Once upon a time" -n 16 --temp 0 --worker inline --threads "${threads/#0/$(nproc)}" \
          > /dev/null 2> "$out/run.err"; then
       echo "| $shape | $t | | | | | run failed: $(tail -n 1 "$out/run.err") | | | |"
@@ -55,8 +69,8 @@ for entry in "${shapes[@]}"; do
     j=$("$bench" "$f" --json --tg "$tg" --threads "$threads") || { echo "| $shape | $t | bench failed |"; continue; }
     python3 - "$shape" "$t" "$make_s" "$j" <<'EOF'
 import json, sys
-shape, t, make_s, j = sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
-print(f"| {shape} | {t} | {j['params']/1e6:.0f}M | {j['file_mib']:.0f} | {make_s:.1f} | {j['load_ms']:.1f} | "
+shape, t, make_s, j = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+print(f"| {shape} | {t} | {j['params']/1e6:.0f}M | {j['file_mib']:.0f} | {make_s} | {j['load_ms']:.1f} | "
       f"{j['rss_loaded_mib']:.1f} ({j['anon_loaded_mib']:.1f} / {j['file_loaded_mib']:.1f}) | "
       f"{j['rss_after_decode_mib']:.0f} | {j['prefill_tok_s']:.1f} | {j['decode_tok_s']:.2f} |")
 EOF
