@@ -16,8 +16,9 @@ static void quantize_usage(FILE *out)
             "\n"
             "Writes the model IN (F32, F16 or BF16 weights) to OUT with its weight matrices in\n"
             "TYPE, choosing each tensor's format as llama-quantize does. Norms and other 1-D\n"
-            "tensors are copied; a matrix whose rows are not whole blocks of its format falls\n"
-            "back to a wider one (said on stderr). Metadata is copied; general.file_type is set.\n"
+            "tensors stay F32 (F16 or BF16 ones become F32); a matrix whose rows are not whole\n"
+            "blocks of its format falls back to a wider one (said on stderr). Metadata is\n"
+            "copied; general.file_type is set.\n"
             "\n"
             "TYPE: ");
     for (const wl_ftype *f = wl_ftype_list(); f->name; f++)

@@ -22,7 +22,9 @@
  *   phi3    fused attn_qkv and fused ffn_up (gate rows then up rows), NeoX RoPE over
  *           rope.dimension_count dims, LongRoPE factors (rope_factors_long/short) with
  *           rope.scaling.attn_factor. Its sliding_window is ignored, as llama.cpp does.
- * Every architecture also takes a fused attn_qkv in place of attn_q/k/v (llama.cpp does). */
+ * Every architecture also takes a fused attn_qkv in place of attn_q/k/v (llama.cpp does). Biases
+ * that llama.cpp adds in other variants (attn_output, ffn_*, norm biases) are refused rather
+ * than ignored. */
 #include "engine/model.h"
 
 #include <math.h>
@@ -480,6 +482,27 @@ static int bind_layer(const gguf_file *f, const arch_desc *d, const wl_hparams *
     return WANDLER_OK;
 }
 
+/* Tensors llama.cpp applies in some variants of these architectures but wandler does not run:
+ * a model holding one would load and silently compute something else, so it is refused, naming
+ * the tensor. (Every converted SmolLM2, TinyLlama, Llama 3, Qwen2/2.5/3, Gemma 2/3 and Phi-3
+ * model lacks them.) */
+static int reject_unrun_tensors(const gguf_file *f, const char *arch, wandler_error *err)
+{
+    static const char *const SUFFIXES[] = {".attn_output.bias", ".ffn_gate.bias", ".ffn_up.bias", ".ffn_down.bias",
+                                           ".attn_norm.bias", ".ffn_norm.bias", "output_norm.bias"};
+    for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
+        const char *name = gguf_tensor_at(f, i)->name;
+        const size_t len = strlen(name);
+        for (size_t k = 0; k < sizeof SUFFIXES / sizeof SUFFIXES[0]; k++) {
+            const size_t sl = strlen(SUFFIXES[k]);
+            if (len >= sl && !strcmp(name + len - sl, SUFFIXES[k]))
+                return wl_error(err, WANDLER_ERR_MODEL_UNSUPPORTED_ARCH,
+                                "tensor '%.64s': %s models with this tensor are not supported", name, arch);
+        }
+    }
+    return WANDLER_OK;
+}
+
 /* Llama 3's RoPE frequency divisors from rope.scaling.* keys, the way the converter computes
  * the rope_freqs tensor: long wavelengths are divided by `factor`, short ones kept, those in
  * between blended. */
@@ -628,6 +651,8 @@ int wl_model_load(const gguf_file *f, wl_model **out, wandler_error *err)
     for (int il = 0; il < hp->n_layer; il++)
         if ((rc = bind_layer(f, d, hp, il, &m->layers[il], &a, &n_params, err)))
             goto fail;
+    if ((rc = reject_unrun_tensors(f, d->name, err)))
+        goto fail;
     m->n_params = n_params;
     *out = m;
     return WANDLER_OK;

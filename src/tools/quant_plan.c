@@ -272,8 +272,12 @@ uint32_t wl_quant_plan_type(wl_quant_plan *p, const char *name, uint32_t n_dims,
 {
     if (note_cap)
         note[0] = 0;
-    if (!allows_quantization(name, n_dims, ne))
+    if (!allows_quantization(name, n_dims, ne)) {
+        /* a half-precision norm would save a few bytes and cost every token precision */
+        if (ggml_dims(n_dims, ne) == 1 && (cur_type == WL_TYPE_F16 || cur_type == WL_TYPE_BF16))
+            return WL_TYPE_F32;
         return cur_type;
+    }
     const enum cat c = category(name);
     if (p->embd_type >= 0 && c == C_TOKEN_EMBD)
         return (uint32_t)p->embd_type;

@@ -73,7 +73,9 @@ void wl_quant_plan_free(wl_quant_plan *p);
  * Errors: INVALID_ARGUMENT (no '=', an empty side, a bad regex or type, too many). */
 int wl_quant_plan_add_override(wl_quant_plan *p, const char *spec, wandler_error *err);
 
-/* The format tensor `name` (dims ne[0..n_dims), now in format cur_type) gets. When the mix rule's
+/* The format tensor `name` (dims ne[0..n_dims), now in format cur_type) gets. Vectors (norms,
+ * biases) are never quantized: they keep F32, and an F16 or BF16 one becomes F32 (the engine
+ * computes with F32 vectors, and llama.cpp's converters write them so). When the mix rule's
  * choice had to fall back to a wider format, or an override applied, a sentence saying so is
  * written to note (else note[0] = 0). Call once per tensor, in wl_quant_order() order. */
 uint32_t wl_quant_plan_type(wl_quant_plan *p, const char *name, uint32_t n_dims, const uint64_t *ne,

@@ -35,9 +35,16 @@ for t in Q8_0 Q4_0; do
 done
 
 # a k-quant mix: made when quant.c writes the formats, else refused naming the tensor
-if "$wandler" quantize -q "$model" "$tmp/km.gguf" Q4_K_M 2> "$tmp/err"; then
+if "$wandler" quantize "$model" "$tmp/km.gguf" Q4_K_M 2> "$tmp/err"; then
   "$wandler" run "$tmp/km.gguf" -n 8 --temp 0 >/dev/null 2>&1 || fail "run Q4_K_M"
-  echo "  Q4_K_M: made and run"
+  # rows of 64 are not 256-value blocks: Q4_K falls back to Q5_0, and says so; norms stay F32
+  grep -q "blk.0.attn_q.weight: rows of 64 values are not whole 256-value blocks of Q4_K; using Q5_0" "$tmp/err" \
+    || { cat "$tmp/err"; fail "Q4_K_M fallback note"; }
+  "$wandler" inspect "$tmp/km.gguf" > "$tmp/insp" || fail "inspect Q4_K_M"
+  grep -Eq "blk.0.attn_q.weight +Q5_0 " "$tmp/insp" || fail "Q4_K_M fallback format"
+  grep -Eq "blk.0.attn_norm.weight +F32 " "$tmp/insp" && grep -Eq "output_norm.weight +F32 " "$tmp/insp" \
+    || fail "Q4_K_M: norms are not F32"
+  echo "  Q4_K_M: made and run (64-wide rows fall back to Q5_0, norms F32)"
 else
   grep -q "does not write yet" "$tmp/err" || { cat "$tmp/err"; fail "Q4_K_M error"; }
   [ ! -e "$tmp/km.gguf" ] || fail "a failed quantize left its output behind"

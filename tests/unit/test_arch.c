@@ -416,12 +416,14 @@ static void test_reference_matches_golden(void **state)
 
 typedef struct edit {
     const char *drop_tensor;   /* leave out */
+    const char *add_tensor;    /* an F32 vector of new_n zeros */
     const char *resize_tensor; /* ne[0] (a vector) or ne[1] (a matrix) becomes new_n */
     uint64_t new_n;
     const char *set_key;       /* set as u32 (num) or string (str) */
     double num;
     const char *str;
     int64_t arr_len;           /* > 0: set_key becomes an array of arr_len u8 ones */
+    int half_vectors;          /* every 1-D tensor (F32) is stored as F16 */
 } edit;
 
 /* Rewrites the model at src with one edit into dst. */
@@ -443,7 +445,7 @@ static void rewrite(const char *src, const char *dst, const edit *e)
     } else if (e->set_key) {
         assert_int_equal(gguf_writer_set_u32(w, e->set_key, (uint32_t)e->num, &err), WANDLER_OK);
     }
-    void *owned[4];
+    void *owned[256];
     int n_owned = 0;
     for (uint64_t i = 0; i < gguf_n_tensors(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
@@ -451,11 +453,25 @@ static void rewrite(const char *src, const char *dst, const edit *e)
         const void *data = t->data;
         if (e->drop_tensor && !strcmp(t->name, e->drop_tensor))
             continue;
+        uint32_t type = t->type;
         if (e->resize_tensor && !strcmp(t->name, e->resize_tensor)) {
             ne[t->n_dims == 1 ? 0 : 1] = e->new_n;
             data = owned[n_owned++] = calloc(ne[0] * ne[1], 4); /* F32 (the tiny F32 model) */
         }
-        assert_int_equal(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, ne, data, &err), WANDLER_OK);
+        if (e->half_vectors && t->n_dims == 1 && t->type == WL_TYPE_F32) {
+            uint16_t *h = owned[n_owned++] = malloc(ne[0] * sizeof *h);
+            assert_true(n_owned <= 256);
+            for (uint64_t k = 0; k < ne[0]; k++)
+                h[k] = wl_fp32_to_fp16(((const float *)t->data)[k]);
+            data = h;
+            type = WL_TYPE_F16;
+        }
+        assert_int_equal(gguf_writer_add_tensor(w, t->name, type, t->n_dims, ne, data, &err), WANDLER_OK);
+    }
+    if (e->add_tensor) {
+        uint64_t ne[4] = {e->new_n, 1, 1, 1};
+        void *zeros = owned[n_owned++] = calloc(e->new_n, 4);
+        assert_int_equal(gguf_writer_add_tensor(w, e->add_tensor, WL_TYPE_F32, 1, ne, zeros, &err), WANDLER_OK);
     }
     assert_int_equal(gguf_writer_write_file(w, dst, &err), WANDLER_OK);
     gguf_writer_free(w);
@@ -496,6 +512,9 @@ static const bad_case BAD[] = {
     {"gemma3", {.set_key = "gemma3.attention.sliding_window_pattern", .arr_len = 5}, WANDLER_ERR_MODEL_BAD_HPARAM,
      "sliding_window_pattern"},
     {"gemma2", {.set_key = "general.architecture", .str = "gemma4"}, WANDLER_ERR_MODEL_UNSUPPORTED_ARCH, "gemma4"},
+    {"llama", {.add_tensor = "blk.1.attn_output.bias", .new_n = 64}, WANDLER_ERR_MODEL_UNSUPPORTED_ARCH,
+     "blk.1.attn_output.bias"},
+    {"qwen2", {.add_tensor = "blk.0.ffn_down.bias", .new_n = 64}, WANDLER_ERR_MODEL_UNSUPPORTED_ARCH, "blk.0.ffn_down.bias"},
 };
 
 static void test_malformed(void **state)
@@ -578,6 +597,48 @@ static void test_mkmodel_deterministic(void **state)
     unlink(c);
 }
 
+/* wandler quantize keeps norms (and every vector) F32: an F16 one becomes F32, with its values,
+ * while the matrices take the file type's format. */
+static void test_quantize_vectors_f32(void **state)
+{
+    (void)state;
+    char src[1024], half[1024], out[1024];
+    wandler_error err;
+    snprintf(src, sizeof src, "%s/vq-src.gguf", g_dir);
+    snprintf(half, sizeof half, "%s/vq-half.gguf", g_dir);
+    snprintf(out, sizeof out, "%s/vq-out.gguf", g_dir);
+    assert_int_equal(make_tiny("qwen2", "F32", 0, src, &err), WANDLER_OK); /* norms and biases */
+    const edit e = {.half_vectors = 1};
+    rewrite(src, half, &e);
+    wl_quantize_params qp = {.ftype = "Q8_0", .n_threads = 2};
+    assert_int_equal(wl_quantize_file(half, out, &qp, &err), WANDLER_OK);
+    gguf_file *fh, *fo;
+    assert_int_equal(gguf_open(half, &fh, &err), WANDLER_OK);
+    assert_int_equal(gguf_open(out, &fo, &err), WANDLER_OK);
+    int n_vec = 0;
+    for (uint64_t i = 0; i < gguf_n_tensors(fo); i++) {
+        const gguf_tensor *t = gguf_tensor_at(fo, i), *h = gguf_find_tensor(fh, t->name);
+        assert_non_null(h);
+        if (t->n_dims != 1) {
+            assert_int_equal(t->type, WL_TYPE_Q8_0);
+            continue;
+        }
+        if (t->type != WL_TYPE_F32 || h->type != WL_TYPE_F16)
+            fail_msg("%s: %s in, %s out; expected F16 in, F32 out", t->name, wl_type_name(h->type),
+                     wl_type_name(t->type));
+        for (uint64_t k = 0; k < t->ne[0]; k++)
+            assert_true(((const float *)t->data)[k] == wl_fp16_to_fp32(((const uint16_t *)h->data)[k]));
+        n_vec++;
+    }
+    printf("  %d F16 vectors (norms, biases) written as F32, matrices Q8_0\n", n_vec);
+    assert_true(n_vec > 10);
+    gguf_close(fh);
+    gguf_close(fo);
+    unlink(src);
+    unlink(half);
+    unlink(out);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -602,6 +663,7 @@ int main(void)
         cmocka_unit_test(test_mutations_detected),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_mkmodel_deterministic),
+        cmocka_unit_test(test_quantize_vectors_f32),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
