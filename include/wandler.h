@@ -128,9 +128,12 @@ enum wandler_status {
                                           stall_timeout_ms (a stalled server). Distinct from
                                           WANDLER_ERR_TIMEOUT, which is the load's own timeout_ms */
     WANDLER_ERR_HTTP = 604,            /* another unexpected answer: a 5xx status, too many redirects,
-                                          a server that cannot continue a range */
+                                          a server that cannot continue a range, a malformed answer
+                                          (a header past 100 kB, a size that is no number or past
+                                          1 PiB) */
     WANDLER_ERR_DISK_FULL = 605,       /* no space left (ENOSPC, EDQUOT) for the download in the
-                                          cache; the partial file stays, to be resumed */
+                                          cache, or the file size limit (EFBIG, ulimit -f); the
+                                          partial file stays, to be resumed */
     WANDLER_ERR_INTEGRITY = 606,       /* the file's SHA-256 is not the expected one (options.sha256,
                                           or the server's Hugging Face ETag); a fresh download that
                                           fails the check is deleted */
@@ -285,7 +288,9 @@ WANDLER_API wandler_model_options wandler_model_options_default(void);
  * source in other threads or processes meanwhile wait for the one download and report its
  * progress. A cached file is revalidated (If-None-Match; a 304 is a hit) unless the revision is
  * a commit id; when the server cannot be reached the cached copy is used. With WANDLER_OFFLINE=1
- * only the cache is used (WANDLER_ERR_OFFLINE when the file is not there).
+ * only the cache is used (WANDLER_ERR_OFFLINE when the file is not there). The cache never
+ * writes through a symbolic link planted in an entry (FILE.partial, FILE.lock): that is
+ * WANDLER_ERR_IO naming the link; the cache directory itself may be a link.
  * Progress: RESOLVE, DOWNLOAD (with bytes_per_s), VERIFY, then the load stages; returning
  * nonzero from on_progress, or timeout_ms running out, stops a transfer within ~100 ms.
  * wandler_model_stats() reports whether the cache was hit and the bytes downloaded and reused.

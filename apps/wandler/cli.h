@@ -13,8 +13,8 @@ int cmd_quantize(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
-int cmd_pull(int argc, char **argv); /* cmd_pull.c: pull, ls, rm */
-int cmd_ls(int argc, char **argv);
+int cmd_pull(int argc, char **argv); /* cmd_pull.c */
+int cmd_ls(int argc, char **argv);   /* cmd_cache.c: ls, rm */
 int cmd_rm(int argc, char **argv);
 
 /* The model to use when none is given: $WANDLER_MODEL, else models/stories260K.gguf next to
@@ -48,7 +48,7 @@ extern const char cli_gen_options_help[];
 /* The value following option argv[*i] (advancing *i), or NULL after printing an error. */
 const char *cli_value(int argc, char **argv, int *i);
 
-/* Download/load progress on a stream (cmd_pull.c): a progress bar with percent, bytes, speed
+/* Download/load progress on a stream (cli_progress.c): a progress bar with percent, bytes, speed
  * and ETA when the stream is a terminal, a plain line per 10% otherwise. */
 #include <stdio.h>
 typedef struct cli_progress {
@@ -65,5 +65,24 @@ void cli_progress_end(cli_progress *p);
 /* For wandler_model_options.on_progress, with a cli_progress as the user pointer. */
 struct wandler_progress;
 int cli_load_progress(const struct wandler_progress *p, void *user);
+/* "1.2 MB" (powers of 1000) into buf; returns buf. */
+const char *cli_human_bytes(double bytes, char *buf, size_t cap);
+/* Monotonic clock in milliseconds. */
+double cli_mono_ms(void);
+/* Makes Ctrl-C set a flag (cli_progress_report then returns 1, cancelling a download) instead
+ * of ending the process; *old gets the previous action, to restore with sigaction(). */
+struct sigaction;
+void cli_progress_catch_sigint(struct sigaction *old);
+int cli_progress_interrupted(void);
+
+/* Remote sources on the command line (cmd_pull.c). cli_pull_source downloads a URL or hf://
+ * source into the cache (or finds it there), with progress on stderr unless quiet, and sets
+ * *path (malloc'd) to the cached file. Returns 0, 1 after printing the error as "wandler CMD:
+ * ...", or 130 after Ctrl-C (the partial download is kept). */
+int cli_pull_source(const char *cmd, const char *source, const char *sha256, int quiet, char **path);
+/* For commands that open the GGUF file themselves (inspect, tokenize, render): when MODEL, the
+ * first positional argument, is a URL or hf:// source, pulls it and replaces argv[i] with the
+ * cached file's path. Returns 0 to go on, else the exit status (as cli_pull_source). */
+int cli_resolve_model_arg(const char *cmd, int argc, char **argv);
 
 #endif

@@ -36,6 +36,12 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize") || !strcmp(cmd, "render")) {
+        /* they read the GGUF file themselves: a URL or hf:// MODEL is pulled into the cache first */
+        int st = cli_resolve_model_arg(cmd, argc - 1, argv + 1);
+        if (st)
+            return st;
+    }
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0)

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,13 @@
 
 int wl_write_error(wandler_error *err, int e, const char *what, const char *path)
 {
-    if (e == ENOSPC || e == EDQUOT)
+    /* EFBIG: the process's file size limit (ulimit -f); like a full disk, the fix is room */
+    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
         return wl_error(err, WANDLER_ERR_DISK_FULL, "%s %s: %s (free some space; the download resumes where it stopped)",
                         what, path, strerror(e));
+    if (e == ELOOP)
+        return wl_error(err, WANDLER_ERR_IO, "%s %s: it is a symbolic link, and the cache does not write through "
+                        "links (delete it, or use wandler rm)", what, path);
     return wl_error(err, WANDLER_ERR_IO, "%s %s: %s", what, path, strerror(e));
 }
 
@@ -152,13 +157,19 @@ int wl_cache_meta_read(const char *path, wl_cache_meta *m)
 
 int wl_cache_meta_write(const char *path, const wl_cache_meta *m, wandler_error *err)
 {
+    /* a name of our own (process and call), so that writers never share a temporary file */
+    static atomic_ulong serial;
     char *tmp;
-    if (asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) < 0)
+    if (asprintf(&tmp, "%s.%ld.%lu.tmp", path, (long)getpid(), atomic_fetch_add(&serial, 1)) < 0)
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory");
     int rc = WANDLER_OK;
-    FILE *f = fopen(tmp, "we");
+    /* O_NOFOLLOW: never truncate what a link planted in the cache names */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         rc = wl_write_error(err, errno, "cannot create", tmp);
+        if (fd >= 0)
+            close(fd);
         free(tmp);
         return rc;
     }
@@ -223,7 +234,8 @@ int wl_cache_trylock(const char *lock_path, int *fd, wandler_error *err)
 {
     *fd = -1;
     for (int attempt = 0; attempt < 100; attempt++) {
-        int f = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        /* O_NOFOLLOW: a link planted in the cache must not make us create files elsewhere */
+        int f = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (f < 0)
             return wl_write_error(err, errno, "cannot open the lock", lock_path);
         if (flock(f, LOCK_EX | LOCK_NB) != 0) {

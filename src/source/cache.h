@@ -47,7 +47,8 @@ void wl_cache_meta_free(wl_cache_meta *m);
 int wl_mkdirs(const char *dir, wandler_error *err);
 
 /* Tries to take the entry's lock without waiting. Returns 0 with *fd holding it, 1 when another
- * holds it, or an error (IO). Release with wl_cache_unlock. */
+ * holds it, or an error (IO; also when the lock is a symbolic link or its directory is gone).
+ * Release with wl_cache_unlock. */
 int wl_cache_trylock(const char *lock_path, int *fd, wandler_error *err);
 void wl_cache_unlock(int fd);
 
@@ -71,7 +72,8 @@ int wl_cache_list(const char *root, void (*fn)(const wl_cache_listing *e, void *
  * left empty up to root. Sets *removed to the number of files deleted. Errors: IO. */
 int wl_cache_remove(const char *root, const wl_cache_paths *p, int *removed, wandler_error *err);
 
-/* Maps an errno of a write to DISK_FULL (ENOSPC, EDQUOT) or IO, with a message. */
+/* Maps an errno of a write to DISK_FULL (ENOSPC, EDQUOT, EFBIG) or IO (ELOOP: a symbolic link
+ * where the cache opens its own files with O_NOFOLLOW), with a message. */
 int wl_write_error(wandler_error *err, int e, const char *what, const char *path);
 
 #endif

@@ -49,6 +49,8 @@ typedef struct xfer {
     char linked_etag[WL_HTTP_ETAG_MAX]; /* the first X-Linked-Etag of the chain */
     uint64_t linked_size;
     int body_ok;       /* the final response's body is being written */
+    int in_headers;    /* a status line came, the end of its headers not yet */
+    int bad_size;      /* the final response announced an impossible size */
     int not_modified, restart, cancelled;
     int write_errno;
     double last_data;  /* monotonic ms of the last byte received (headers or body) */
@@ -88,11 +90,17 @@ static int header_is(const char *line, size_t n, const char *name, const char **
     return 1;
 }
 
+/* A size of a header: decimal digits only. Anything else (empty, a sign, other characters, past
+ * 64 bits) gives UINT64_MAX, which final_response() rejects as past WL_HTTP_MAX_SIZE. */
 static uint64_t parse_u64(const char *v, size_t n)
 {
     char buf[32];
     trim_copy(buf, sizeof buf, v, n);
-    return strtoull(buf, NULL, 10);
+    if (!buf[0] || strspn(buf, "0123456789") != strlen(buf))
+        return UINT64_MAX;
+    errno = 0;
+    unsigned long long x = strtoull(buf, NULL, 10);
+    return errno ? UINT64_MAX : (uint64_t)x;
 }
 
 /* The headers of the final response are complete: decide what its body is. Returns 0 to stop. */
@@ -127,6 +135,10 @@ static int final_response(xfer *x)
         r->start = 0; /* no range asked, or the server ignored it: the whole file comes */
         r->total = h->content_length >= 0 ? (uint64_t)h->content_length : x->linked_size;
     }
+    if (r->total > WL_HTTP_MAX_SIZE) {
+        x->bad_size = 1; /* a size no model file has: a broken or hostile server */
+        return 0;
+    }
     /* the file ends where the body starts (bytes of an older attempt beyond it are dropped) */
     if (ftruncate(g->fd, (off_t)r->start) != 0 && errno != EINVAL /* not a regular file */) {
         x->write_errno = errno;
@@ -151,10 +163,12 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     if (n >= 5 && !strncmp(buf, "HTTP/", 5)) {
         memset(h, 0, sizeof *h);
         h->content_length = -1;
+        x->in_headers = 1;
         const char *sp = memchr(buf, ' ', n);
         h->status = sp ? strtol(sp + 1, NULL, 10) : 0;
     } else if ((n == 2 && buf[0] == '\r') || (n == 1 && buf[0] == '\n')) {
         /* the end of one response's headers */
+        x->in_headers = 0;
         if (h->status >= 100 && h->status < 200)
             return n;
         if (!x->linked_etag[0] && h->linked_etag[0]) {
@@ -178,7 +192,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
     } else if (header_is(buf, n, "x-linked-size", &v, &vn)) {
         h->linked_size = parse_u64(v, vn);
     } else if (header_is(buf, n, "content-length", &v, &vn)) {
-        h->content_length = (int64_t)parse_u64(v, vn);
+        uint64_t len = parse_u64(v, vn);
+        h->content_length = len > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)len;
     } else if (header_is(buf, n, "location", &v, &vn)) {
         h->has_location = 1;
     } else if (header_is(buf, n, "content-range", &v, &vn)) {
@@ -256,10 +271,18 @@ static int curl_error(const wl_http_get *g, CURLcode c, const char *detail, wand
     case CURLE_OPERATION_TIMEDOUT:
         return wl_error(err, WANDLER_ERR_NETWORK_TIMEOUT, "no connection to %.120s within %d ms: %s", g->url,
                         g->connect_timeout_ms, d);
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+        return wl_error(err, WANDLER_ERR_HTTP, "%.120s: the server's answer is too large: %s", g->url, d);
+#endif
     case CURLE_OUT_OF_MEMORY:
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory in libcurl");
     case CURLE_URL_MALFORMAT:
         return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT, "'%.150s' is not a valid URL: %s", g->url, d);
+    case CURLE_WEIRD_SERVER_REPLY: /* a malformed status line or header (a size that is no number) */
+        return wl_error(err, WANDLER_ERR_HTTP, "%.150s: the server's answer is malformed: %s", g->url, d);
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_RANGE_ERROR:
     case CURLE_TOO_MANY_REDIRECTS:
     case CURLE_UNSUPPORTED_PROTOCOL:
         return wl_error(err, WANDLER_ERR_HTTP, "%.150s: %s", g->url, d);
@@ -384,6 +407,9 @@ int wl_http_fetch(const wl_http_get *g, wl_http_result *r, wandler_error *err)
         r->received = 0;
     } else if (x.restart) {
         rc = WL_HTTP_RESTART;
+    } else if (x.bad_size) {
+        rc = wl_error(err, WANDLER_ERR_HTTP, "%.120s: the server announced an impossible size (over %llu "
+                      "bytes, or not a number)", g->url, (unsigned long long)WL_HTTP_MAX_SIZE);
     } else if (x.cancelled) {
         rc = wl_error(err, WANDLER_ERR_CANCELLED, "the load was cancelled");
     } else if (stalled) {
@@ -396,6 +422,11 @@ int wl_http_fetch(const wl_http_get *g, wl_http_result *r, wandler_error *err)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         r->status = status;
         rc = status == 416 && g->offset > 0 ? WL_HTTP_RESTART : http_status_error(g, status, err);
+    } else if (result == CURLE_OUT_OF_MEMORY && x.in_headers) {
+        /* what libcurl before 8.6 answers to a header line past its limit (100 kB): a hostile or
+         * broken server far more likely than a machine out of memory at that very moment */
+        rc = wl_error(err, WANDLER_ERR_HTTP, "%.120s: the server sent a header too large to take (libcurl "
+                      "accepts 100 kB)", g->url);
     } else if (result != CURLE_OK) {
         rc = curl_error(g, result, errbuf, err);
     } else if (r->status == 304) {

@@ -14,6 +14,9 @@
 
 #define WL_HTTP_ETAG_MAX 256
 
+/* Sizes past this (1 PiB) are taken for a broken or hostile server's (WANDLER_ERR_HTTP). */
+#define WL_HTTP_MAX_SIZE (1ULL << 50)
+
 typedef struct wl_http_result {
     long status;          /* the final response's status */
     int not_modified;     /* 304, or a response named the identity given as if_none_match: the

@@ -21,6 +21,7 @@
 #define MAX_ATTEMPTS 3 /* a resume the server cannot continue restarts from zero */
 
 typedef struct resolver {
+    const char *root;         /* the cache root */
     const wl_source_ref *ref;
     const wl_cache_paths *p;
     const wl_source_opts *o;
@@ -143,10 +144,20 @@ static int take_lock(resolver *R, int *fd, int *waited, wandler_error *err)
     wl_rate rate = {0};
     double last_meta = 0;
     uint64_t total = 0;
+    int remade = 0;
     for (;;) {
         int r = wl_cache_trylock(R->p->lock, fd, err);
-        if (r <= 0)
+        if (r == 0)
+            return WANDLER_OK;
+        if (r != 1) {
+            /* the entry's directory went away under us (wandler rm, or a failed download that
+             * cleaned up after itself while we waited): make it again and retry */
+            if (access(R->p->dir, F_OK) != 0 && remade++ < 10 && wl_mkdirs(R->p->dir, err) == WANDLER_OK) {
+                wl_error_clear(err);
+                continue;
+            }
             return r;
+        }
         *waited = 1;
         double now = wl_src_now_ms();
         if (now - last_meta >= 500) {
@@ -224,7 +235,9 @@ static int download(resolver *R, wl_cache_meta *meta, int complete, char **path,
             g.offset = file_size(p->partial); /* resume */
             g.resume_etag = pm.etag;
         }
-        R->fd = open(p->partial, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        /* O_NOFOLLOW: the download truncates and writes this file; through a link planted in the
+         * cache that would overwrite whatever the link names */
+        R->fd = open(p->partial, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (R->fd < 0) {
             rc = wl_write_error(err, errno, "cannot create", p->partial);
             wl_cache_meta_free(&pm);
@@ -264,8 +277,17 @@ static int download(resolver *R, wl_cache_meta *meta, int complete, char **path,
         R->info->bytes_downloaded = downloaded;
         return rc;
     }
-    if (rc != WANDLER_OK)
-        return rc; /* the partial file stays for the next load to resume */
+    if (rc != WANDLER_OK) {
+        /* the partial file stays for the next load to resume; when nothing arrived (a 404, a
+         * typo, a refused connection) the entry is deleted, lock and directories included,
+         * so that failed attempts do not litter the cache. The lock is ours: deleting it is
+         * safe (wl_cache_trylock checks that the file it locked is still the one named). */
+        int removed;
+        wandler_error ignore;
+        if (file_size(p->partial) == 0 && !complete)
+            wl_cache_remove(R->root, p, &removed, &ignore);
+        return rc;
+    }
     if (res.not_modified) /* cannot happen without If-None-Match; be safe */
         return wl_error(err, WANDLER_ERR_HTTP, "%.150s: the server answered 304 to a plain GET", R->ref->url);
 
@@ -404,6 +426,7 @@ int wl_source_resolve(const char *source, const wl_source_opts *opts, const wl_s
     int rc = make_paths(source, &ref, &root, &p, err);
     if (rc)
         return rc;
+    R.root = root;
     R.ref = &ref;
     R.p = &p;
     rc = resolve_remote(&R, path, err);

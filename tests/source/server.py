@@ -22,6 +22,10 @@ restart then):
   {"wrong_sha": true}      announce the SHA-256 of other bytes in ETag / X-Linked-Etag
   {"rate": BYTES_PER_S}    throttle bodies
   {"no_range": true}       ignore Range headers (always 200 with the whole file)
+  {"header_bytes": N}      add a header of N bytes to file responses (hostile: huge headers)
+  {"length": "V"}          send Content-Length: V instead of the true length (hostile sizes)
+  {"content_range": "V"}   answer range requests with Content-Range: V (hostile ranges)
+  {"etag": "V"}            send ETag: V for /files/ (hostile identities)
 
 Every request is appended to the log file as one JSON line: method, path, status, range,
 inm (If-None-Match), auth (the Authorization header or null), host, bytes (body bytes sent).
@@ -178,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             st = os.stat(path)
             etag = '"p-%x-%x"' % (st.st_mtime_ns, size)
         else:
-            etag = '"%s"' % self.announced_sha(path, ctl)
+            etag = ctl.get("etag") or '"%s"' % self.announced_sha(path, ctl)
         inm = self.headers.get("If-None-Match")
         if inm and inm.strip() == etag:
             return self.simple(304, b"", [("ETag", etag)])
@@ -193,10 +197,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("ETag", etag)
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(length))
+        self.send_header("Content-Length", str(ctl.get("length", length)))
         self.send_header("Content-Type", "application/octet-stream")
         if status == 206:
-            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
+            self.send_header("Content-Range", ctl.get("content_range", "bytes %d-%d/%d" % (start, size - 1, size)))
+        if ctl.get("header_bytes"):
+            self.send_header("X-Padding", "p" * int(ctl["header_bytes"]))
         self.end_headers()
         if self.command == "HEAD":
             return self.finish_request_log(status, 0)
@@ -233,7 +239,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.finish_request_log(status, sent)
-        if sent < length:
+        if sent < length or "length" in ctl:  # cut, or the length was a lie: hang up
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -4,6 +4,7 @@
  * each test with a fresh cache directory. */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include "../source/harness.h"
 #include "gen/session.h"
 #include "source/cache.h"
+#include "source/http.h"
 #include "source/ref.h"
 #include "source/sha256.h"
 #include "source/source.h"
@@ -625,6 +627,37 @@ static void test_integrity(void **state)
     free(cached);
 }
 
+/* ---- concurrent loads of one source in threads: one download ---- */
+
+typedef struct loader {
+    const char *src;
+    int rc;
+    wandler_stats st;
+    char text[4096];
+    prog_log *pl;
+} loader;
+
+static void *load_thread(void *arg)
+{
+    loader *l = arg;
+    wandler_model *m;
+    wandler_error err;
+    l->rc = load_src(l->src, mode_options(WANDLER_MODE_THREAD), l->pl, &m, &err);
+    if (l->rc == WANDLER_OK) {
+        wandler_model_stats(m, &l->st);
+        wandler_request r = wandler_request_default();
+        r.prompt = "Once upon a time";
+        r.temperature = 0;
+        r.max_tokens = 24;
+        wandler_result res;
+        if (wandler_generate_text(m, &r, &res, NULL) == WANDLER_OK)
+            snprintf(l->text, sizeof l->text, "%s", res.text);
+        wandler_result_free(&res);
+        wandler_model_dispose(m);
+    }
+    return NULL;
+}
+
 /* ---- HTTP errors, a stalled server and a refused connection: each its own error, in time ---- */
 
 static int closed_port(void)
@@ -645,6 +678,26 @@ static void test_errors(void **state)
     wandler_model_options o = mode_options(WANDLER_MODE_THREAD);
     server_control(&srv, "{\"status\": 404}");
     expect_error(src, o, WANDLER_ERR_REMOTE_NOT_FOUND, "404", NULL);
+    /* a failed attempt that got nothing leaves nothing behind (no lock, partial or directory) */
+    char *root;
+    assert_int_equal(wl_cache_root(&root, NULL), WANDLER_OK);
+    char url_dir[4200];
+    snprintf(url_dir, sizeof url_dir, "%s/url", root);
+    assert_int_equal(file_size_of(url_dir), -1);
+    free(root);
+    /* also when four threads try at once: each gets the 404, none an error about the lock */
+    enum { N = 4 };
+    loader ls[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        ls[i] = (loader){.src = src};
+        pthread_create(&t[i], NULL, load_thread, &ls[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(ls[i].rc, WANDLER_ERR_REMOTE_NOT_FOUND);
+    }
+    assert_int_equal(file_size_of(url_dir), -1);
     server_control(&srv, "{\"status\": 401}");
     expect_error(src, o, WANDLER_ERR_UNAUTHORIZED, "HF_TOKEN", NULL);
     server_control(&srv, "{\"status\": 403}");
@@ -738,37 +791,6 @@ static void test_offline(void **state)
     wandler_model_dispose(m);
 }
 
-/* ---- concurrent loads of one source in threads: one download ---- */
-
-typedef struct loader {
-    const char *src;
-    int rc;
-    wandler_stats st;
-    char text[4096];
-    prog_log *pl;
-} loader;
-
-static void *load_thread(void *arg)
-{
-    loader *l = arg;
-    wandler_model *m;
-    wandler_error err;
-    l->rc = load_src(l->src, mode_options(WANDLER_MODE_THREAD), l->pl, &m, &err);
-    if (l->rc == WANDLER_OK) {
-        wandler_model_stats(m, &l->st);
-        wandler_request r = wandler_request_default();
-        r.prompt = "Once upon a time";
-        r.temperature = 0;
-        r.max_tokens = 24;
-        wandler_result res;
-        if (wandler_generate_text(m, &r, &res, NULL) == WANDLER_OK)
-            snprintf(l->text, sizeof l->text, "%s", res.text);
-        wandler_result_free(&res);
-        wandler_model_dispose(m);
-    }
-    return NULL;
-}
-
 static void test_concurrent_threads(void **state)
 {
     const char *src = url("files/" MODEL_NAME);
@@ -805,17 +827,178 @@ static void test_concurrent_threads(void **state)
 static void test_disk_full(void **state)
 {
     const char *src = url("files/" MODEL_NAME);
-    char *cached = cache_file(src), dir[4200], partial[4200];
+    /* the process's file size limit fails the writes (EFBIG) past 300000 bytes, as a full disk
+     * would (ENOSPC): DISK_FULL, and the bytes written stay for the resume */
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 300000;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    wandler_model *m;
+    wandler_error err;
+    int rc = load_src(src, mode_options(WANDLER_MODE_INLINE), NULL, &m, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    printf("  %s: %s\n", wandler_status_name(rc), err.message);
+    assert_int_equal(rc, WANDLER_ERR_DISK_FULL);
+    assert_non_null(strstr(err.message, "free some space"));
+    assert_int_equal(partial_size(src), 300000);
+    /* room again: the next load resumes */
+    m = must_load(src, mode_options(WANDLER_MODE_INLINE), NULL);
+    wandler_stats st;
+    wandler_model_stats(m, &st);
+    assert_int_equal(st.bytes_reused, 300000);
+    wandler_model_dispose(m);
+
+    /* ENOSPC itself: a transfer into /dev/full */
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    wl_http_get g = {.url = src, .fd = fd, .fd_path = "/dev/full", .connect_timeout_ms = 5000,
+                     .stall_timeout_ms = 5000};
+    wl_http_result r;
+    assert_int_equal(wl_http_fetch(&g, &r, &err), WANDLER_ERR_DISK_FULL);
+    assert_non_null(strstr(err.message, "No space left"));
+    close(fd);
+}
+
+/* ---- symbolic links in the cache: never written or deleted through ---- */
+
+static void test_cache_symlinks(void **state)
+{
+    const char *src = url("files/" MODEL_NAME);
+    char *cached = cache_file(src), dir[4200], partial[4200], lock[4200], victim[1200];
     snprintf(dir, sizeof dir, "%s", cached);
     *strrchr(dir, '/') = '\0';
+    snprintf(partial, sizeof partial, "%s.partial", cached);
+    snprintf(lock, sizeof lock, "%s.lock", cached);
+    snprintf(victim, sizeof victim, "%s/victim", srv.dir);
     wandler_error err;
     assert_int_equal(wl_mkdirs(dir, &err), WANDLER_OK);
-    /* writes to /dev/full fail with ENOSPC */
-    snprintf(partial, sizeof partial, "%s.partial", cached);
-    assert_int_equal(symlink("/dev/full", partial), 0);
-    expect_error(src, mode_options(WANDLER_MODE_THREAD), WANDLER_ERR_DISK_FULL, "space", NULL);
-    unlink(partial);
+
+    /* a partial file that is a link to another file: the download refuses to write through it */
+    write_text(victim, "precious\n");
+    assert_int_equal(symlink(victim, partial), 0);
+    expect_error(src, mode_options(WANDLER_MODE_THREAD), WANDLER_ERR_IO, "symbolic link", NULL);
+    assert_int_equal(file_size_of(victim), 9);
+    /* wandler rm deletes the link, not what it names */
+    int removed;
+    assert_int_equal(wl_source_remove(src, &removed, &err), WANDLER_OK);
+    assert_int_equal(removed, 1);
+    assert_int_equal(file_size_of(victim), 9);
+
+    /* a lock that is a dangling link: an error at once, not an endless wait */
+    assert_int_equal(wl_mkdirs(dir, &err), WANDLER_OK);
+    assert_int_equal(symlink("/nonexistent/wandler.lock", lock), 0);
+    double elapsed;
+    expect_error(src, mode_options(WANDLER_MODE_INLINE), WANDLER_ERR_IO, "symbolic link", &elapsed);
+    assert_true(elapsed < 1000);
+    unlink(lock);
+
+    /* a cached file replaced by a link to another file: not the entry; the next download
+     * replaces the link, and the file it named is untouched */
+    wandler_model *m = must_load(src, mode_options(WANDLER_MODE_INLINE), NULL);
+    wandler_model_dispose(m);
+    unlink(cached);
+    assert_int_equal(symlink(victim, cached), 0);
+    m = must_load(src, mode_options(WANDLER_MODE_INLINE), NULL);
+    wandler_stats st;
+    wandler_model_stats(m, &st);
+    assert_int_equal(st.cache, WANDLER_CACHE_MISS);
+    wandler_model_dispose(m);
+    struct stat lst;
+    assert_int_equal(lstat(cached, &lst), 0);
+    assert_true(S_ISREG(lst.st_mode));
+    assert_int_equal(file_size_of(victim), 9);
     free(cached);
+
+    /* the cache root itself may be a link (a cache moved to a bigger disk) */
+    char real[1024], link_path[1200];
+    snprintf(real, sizeof real, "%s", wl_test_tmpdir());
+    snprintf(link_path, sizeof link_path, "%s/cache-link", srv.dir);
+    assert_int_equal(symlink(real, link_path), 0);
+    setenv("WANDLER_CACHE_DIR", link_path, 1);
+    m = must_load(src, mode_options(WANDLER_MODE_PROCESS), NULL);
+    wandler_model_dispose(m);
+    m = must_load(src, mode_options(WANDLER_MODE_INLINE), NULL);
+    wandler_model_stats(m, &st);
+    assert_int_equal(st.cache, WANDLER_CACHE_HIT);
+    wandler_model_dispose(m);
+    assert_int_equal(wl_source_remove(src, &removed, &err), WANDLER_OK);
+    assert_int_equal(removed, 2);
+    unlink(link_path);
+    rm_rf(real);
+    unlink(victim);
+    fresh_cache();
+}
+
+/* ---- a hostile server: huge headers, lying sizes and ranges; errors, never a crash ---- */
+
+static void test_hostile_server(void **state)
+{
+    const char *src = url("files/" MODEL_NAME);
+    wandler_model_options o = mode_options(WANDLER_MODE_INLINE);
+    o.stall_timeout_ms = 2000;
+    wandler_model *m;
+    wandler_stats st;
+    /* a header larger than libcurl takes */
+    server_control(&srv, "{\"header_bytes\": 400000}");
+    expect_error(src, o, WANDLER_ERR_HTTP, "header", NULL);
+    /* sizes that are not numbers, or absurd */
+    server_control(&srv, "{\"length\": \"-5\"}");
+    expect_error(src, o, WANDLER_ERR_HTTP, NULL, NULL);
+    server_control(&srv, "{\"length\": \"99999999999999999999999\"}");
+    expect_error(src, o, WANDLER_ERR_HTTP, NULL, NULL);
+    server_control(&srv, "{\"length\": \"1180591620717411303424\"}"); /* 2^70 */
+    expect_error(src, o, WANDLER_ERR_HTTP, NULL, NULL);
+    server_control(&srv, "{\"length\": \"4503599627370496\"}"); /* 2^52 */
+    expect_error(src, o, WANDLER_ERR_HTTP, "impossible size", NULL);
+    /* more bytes announced than sent: the connection ends early; what came is kept */
+    char ctl[128];
+    snprintf(ctl, sizeof ctl, "{\"length\": \"%ld\"}", model_size + 1000);
+    server_control(&srv, ctl);
+    expect_error(src, o, WANDLER_ERR_NETWORK, NULL, NULL);
+    assert_int_equal(partial_size(src), model_size);
+    /* the next load asks for the bytes past the end: 416, so the download starts over */
+    server_control(&srv, "{}");
+    m = must_load(src, o, NULL);
+    wandler_model_stats(m, &st);
+    assert_int_equal(st.bytes_downloaded, model_size);
+    wandler_model_dispose(m);
+    fresh_cache();
+    /* fewer bytes announced than the file has: the SHA-256 the server named does not match */
+    snprintf(ctl, sizeof ctl, "{\"length\": \"%ld\"}", model_size / 2);
+    server_control(&srv, ctl);
+    expect_error(src, o, WANDLER_ERR_INTEGRITY, NULL, NULL);
+    assert_int_equal(partial_size(src), -1);
+
+    /* a resume answered with a range that is not the one asked for: the file comes whole */
+    server_control(&srv, "{\"cut\": 300000}");
+    expect_error(src, o, WANDLER_ERR_NETWORK, NULL, NULL);
+    server_control(&srv, "{\"content_range\": \"bytes 300000-1185375/99999999999999999999\"}");
+    expect_error(src, o, WANDLER_ERR_HTTP, "impossible size", NULL);
+    assert_int_equal(partial_size(src), 300000);
+    server_control(&srv, "{\"content_range\": \"bytes 0-10/5\"}");
+    m = must_load(src, o, NULL);
+    wandler_model_stats(m, &st);
+    assert_int_equal(st.cache, WANDLER_CACHE_MISS);
+    assert_int_equal(st.bytes_reused, 0);
+    assert_int_equal(st.bytes_downloaded, model_size);
+    wandler_model_dispose(m);
+    fresh_cache();
+
+    /* an identity of 2000 characters: kept short, still a working cache */
+    char big[2100] = "{\"etag\": \"\\\"";
+    size_t n = strlen(big);
+    memset(big + n, 'e', 2000);
+    snprintf(big + n + 2000, sizeof big - n - 2000, "\\\"\"}");
+    server_control(&srv, big);
+    m = must_load(src, o, NULL);
+    wandler_model_dispose(m);
+    m = must_load(src, o, NULL);
+    wandler_model_stats(m, &st);
+    assert_int_equal(st.cache, WANDLER_CACHE_HIT);
+    wandler_model_dispose(m);
+    server_control(&srv, "{}");
 }
 
 /* ---- the cache: listing and removal ---- */
@@ -885,6 +1068,8 @@ int main(void)
         cmocka_unit_test_setup(test_offline, test_setup),
         cmocka_unit_test_setup(test_concurrent_threads, test_setup),
         cmocka_unit_test_setup(test_disk_full, test_setup),
+        cmocka_unit_test_setup(test_cache_symlinks, test_setup),
+        cmocka_unit_test_setup(test_hostile_server, test_setup),
         cmocka_unit_test_setup(test_cache_list_remove, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
