@@ -86,8 +86,10 @@ static int inline_next(wandler_stream *st, wandler_part *part)
 static void bridge_part(const wandler_part *part, void *user)
 {
     wandler_stream *st = user;
-    record(st, part);
+    /* The callback runs first: record() of the final part wakes wandler_stream_result(), which
+     * must not return before the caller's callback has seen that part. */
     st->on_part(part, st->user);
+    record(st, part);
 }
 
 static void stream_destroy(wandler_stream *st)
