@@ -6,6 +6,8 @@
 #   clang     Release build with clang, -Werror, all tests
 #   sanitize  ASan + UBSan (+ LeakSanitizer) build with clang, all tests
 #   fuzz      libFuzzer targets, each for $WANDLER_FUZZ_SECONDS (default 60) from its seed corpus
+#   aarch64   cross build for 64-bit ARM (cmake/aarch64-linux-gnu.cmake, engine and kernels only),
+#             -Werror, the kernel and format tests under qemu-aarch64 (NEON vs scalar); ~1-2 min
 #
 # Shared test data (models, golden outputs, tokenizer vectors) is read from $WANDLER_SHARED_DIR,
 # default ../shared next to this repository.
@@ -14,7 +16,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh" test
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(gcc clang sanitize fuzz)
+[ ${#stages[@]} -eq 0 ] && stages=(gcc clang sanitize fuzz aarch64)
 jobs=$(nproc)
 export WANDLER_SHARED_DIR=${WANDLER_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}
 export CTEST_OUTPUT_ON_FAILURE=1
@@ -54,6 +56,10 @@ for stage in "${stages[@]}"; do
         fi
         tail -n 4 "$work.log" >&2
       done ;;
+    aarch64)
+      "$root/scripts/deps.sh" cross
+      build_and_test aarch64 aarch64-linux-gnu-gcc -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" -DWANDLER_KERNELS_ONLY=ON ;;
     *) echo "test.sh: unknown stage '$stage'" >&2; exit 2 ;;
   esac
   echo "== $stage: ok ($(( $(date +%s) - start )) s)" >&2
