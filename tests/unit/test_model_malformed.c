@@ -1,7 +1,14 @@
 /* test_model_malformed.c - well-formed GGUF files that are not usable models: each is the real
  * bundled model rewritten with one thing wrong, loaded through the public API, and must fail
  * with its specific WANDLER_ERR_MODEL_* code and a message naming the cause. (Container-level
- * malformations are in test_gguf.c.) */
+ * malformations are in test_gguf.c.)
+ *
+ * Malformed quantized data, on tiny random models of every weight format (mkmodel): NaN / Inf
+ * block scales and mins, tensor data cut short by the end of the file, a tensor whose type id
+ * says another format (so its byte size no longer matches its slot), rows that are not whole
+ * blocks. Each gives a load error naming the tensor, or loads and generates (non-finite logits
+ * make no crash: the sampler never picks a NaN), never a crash or undefined behaviour (the
+ * sanitizer build runs these too). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +17,11 @@
 
 #include "engine/gguf.h"
 #include "engine/gguf_write.h"
+#include "engine/model.h"
+#include "engine/quant.h"
 #include "engine/tensor_type.h"
 #include "testutil.h"
+#include "tools/mkmodel.h"
 #include "wandler.h"
 
 /* How to rewrite the model: change keys, then tensors. */
@@ -212,10 +222,307 @@ static void test_catalogue(void **state)
     }
 }
 
+/* ---- malformed quantized data ------------------------------------------------------------ */
+
+/* The block formats, and where the half-float fields of a block sit: its scale d and, for the
+ * formats with one, its min m / dmin (quant.h); -1 when absent. */
+typedef struct {
+    uint32_t type;
+    int d_at, m_at;
+} quant_format;
+
+static const quant_format FORMATS[] = {
+    {WL_TYPE_Q8_0, 0, -1},  {WL_TYPE_Q4_0, 0, -1},   {WL_TYPE_Q4_1, 0, 2},
+    {WL_TYPE_Q5_0, 0, -1},  {WL_TYPE_Q5_1, 0, 2},    {WL_TYPE_Q2_K, 80, 82},
+    {WL_TYPE_Q3_K, 108, -1}, {WL_TYPE_Q4_K, 0, 2},   {WL_TYPE_Q5_K, 0, 2},
+    {WL_TYPE_Q6_K, 208, -1},
+};
+#define N_FORMATS (sizeof FORMATS / sizeof FORMATS[0])
+
+#define QTENSOR "blk.0.attn_q.weight" /* the quantized matrix the cases spoil: 256 x 256 */
+#define N_EMBD 256                    /* rows of 256 values: every format's blocks fit */
+
+/* The tiny llama with rows of 256 values in file type `type` (a mix for the k-quants), its
+ * attention queries and token embedding in `type` itself. */
+static void make_quant_model(uint32_t type, const char *path)
+{
+    const wl_mkmodel_shape *shape = wl_mkmodel_find_shape(WL_ARCH_LLAMA, "tiny");
+    assert_non_null(shape);
+    wl_mkmodel_params p = {0};
+    p.dims = shape->dims;
+    p.dims.n_embd = N_EMBD;
+    p.dims.n_ff = 2 * N_EMBD;
+    p.ftype = wl_type_name(type);
+    char o1[64], o2[64];
+    snprintf(o1, sizeof o1, "attn_q\\.weight=%s", wl_type_name(type));
+    snprintf(o2, sizeof o2, "token_embd\\.weight=%s", wl_type_name(type));
+    const char *const overrides[] = {o1, o2};
+    p.tensor_types = overrides;
+    p.n_tensor_types = 2;
+    p.seed = 7;
+    p.n_threads = 1;
+    wandler_error err = {0};
+    if (wl_mkmodel(&p, path, &err) != WANDLER_OK)
+        fail_msg("mkmodel %s: %s", wl_type_name(type), err.message);
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The file offset of tensor `name`'s data, its type and its byte size. */
+static size_t tensor_data_at(const char *path, const char *name, uint32_t *type, size_t *nbytes)
+{
+    gguf_file *f;
+    wandler_error err;
+    assert_int_equal(gguf_open(path, &f, &err), WANDLER_OK);
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    assert_non_null(t);
+    size_t at = (size_t)((const unsigned char *)t->data - (const unsigned char *)gguf_base(f));
+    if (type)
+        *type = t->type;
+    if (nbytes)
+        *nbytes = (size_t)t->nbytes;
+    gguf_close(f);
+    return at;
+}
+
+/* The file offset of the fields that follow tensor `name`'s name in its entry: n_dims (u32),
+ * ne[n_dims] (u64 each), type (u32), data offset (u64). Found by the name's length and bytes. */
+static size_t tensor_entry_at(const unsigned char *b, size_t size, const char *name)
+{
+    unsigned char key[8 + 64];
+    uint64_t len = strlen(name);
+    memcpy(key, &len, 8); /* little-endian, like the file (the test runs on x86-64 and arm64) */
+    memcpy(key + 8, name, len);
+    for (size_t i = 0; i + 8 + len <= size; i++)
+        if (memcmp(b + i, key, 8 + len) == 0)
+            return i + 8 + (size_t)len;
+    fail_msg("no entry for tensor %s", name);
+    return 0;
+}
+
+/* Loads path inline; when it loads, generates 6 tokens greedily into text. Returns the load's
+ * status; *gen_rc is the generation's (or -1). The engine does not scan block scales at load
+ * (that would read every page of the file, which the mmap keeps unread), so NaN / Inf scales
+ * load, and their NaN / Inf results must still be safe. */
+static int load_and_generate(const char *path, wandler_error *err, int *gen_rc, char *text,
+                             size_t cap)
+{
+    wandler_model_options o = wandler_model_options_default();
+    o.use_worker = 0;
+    wandler_model *m = NULL;
+    *gen_rc = -1;
+    text[0] = '\0';
+    memset(err, 0, sizeof *err);
+    int rc = wandler_load_model(path, &o, &m, err);
+    if (rc != WANDLER_OK)
+        return rc;
+    wandler_request req = wandler_request_default();
+    req.prompt = "Once upon a time";
+    req.max_tokens = 6;
+    req.temperature = 0.0f;
+    req.ignore_eos = 1;
+    wandler_result res = {0};
+    wandler_error gerr = {0};
+    *gen_rc = wandler_generate_text(m, &req, &res, &gerr);
+    if (*gen_rc == WANDLER_OK) {
+        assert_int_equal(res.usage.completion_tokens, 6);
+        snprintf(text, cap, "%s", res.text);
+    } else {
+        assert_true(gerr.message[0] != '\0'); /* an error names its cause */
+        snprintf(text, cap, "error %s: %s", wandler_status_name(*gen_rc), gerr.message);
+    }
+    wandler_result_free(&res);
+    wandler_model_dispose(m);
+    return rc;
+}
+
+/* NaN and Inf in the half-float scale d or the min of a block: in the weight matrix, in the
+ * embedding row of the first prompt token (BOS), and in the embedding row of a token the
+ * request never meets. No crash; the last case gives exactly the clean model's text (a bad
+ * block only touches results that read it). */
+static void test_bad_block_scales(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        uint16_t half;
+        int min; /* spoil the min field (formats with one) instead of d */
+    } spoils[] = {{"d = NaN", 0x7e00, 0}, {"d = +Inf", 0x7c00, 0}, {"d = -Inf", 0xfc00, 0},
+                  {"min = +Inf", 0x7c00, 1}, {"min = NaN", 0xfe00, 1}};
+    const char *dir = wl_test_tmpdir();
+    char path[512], bad[512];
+    snprintf(path, sizeof path, "%s/clean.gguf", dir);
+    snprintf(bad, sizeof bad, "%s/bad.gguf", dir);
+    for (size_t fi = 0; fi < N_FORMATS; fi++) {
+        const quant_format *q = &FORMATS[fi];
+        make_quant_model(q->type, path);
+        size_t size;
+        unsigned char *clean = (unsigned char *)wl_test_read_file(path, &size);
+        assert_non_null(clean);
+        uint32_t qt, et;
+        const size_t q_at = tensor_data_at(path, QTENSOR, &qt, NULL);
+        const size_t e_at = tensor_data_at(path, "token_embd.weight", &et, NULL);
+        assert_int_equal(qt, q->type);
+        assert_int_equal(et, q->type);
+        const size_t bb = wl_type_get(q->type)->type_size, row = wl_row_bytes(q->type, N_EMBD);
+        wandler_error err;
+        int gen_rc;
+        char want[1024], got[1024];
+        assert_int_equal(load_and_generate(path, &err, &gen_rc, want, sizeof want), WANDLER_OK);
+        assert_int_equal(gen_rc, WANDLER_OK);
+        unsigned char *b = malloc(size);
+        for (size_t si = 0; si < sizeof spoils / sizeof spoils[0]; si++) {
+            if (spoils[si].min && q->m_at < 0)
+                continue;
+            const size_t field = (size_t)(spoils[si].min ? q->m_at : q->d_at);
+            /* where: 0 the matrix (block 1 of row 3), 1 the BOS row, 2 the last token's row */
+            const size_t where[3] = {q_at + 3 * row + bb + field, e_at + 1 * row + field,
+                                     e_at + (512 - 1) * row + field};
+            for (int w = 0; w < 3; w++) {
+                memcpy(b, clean, size);
+                memcpy(b + where[w], &spoils[si].half, 2);
+                write_bytes(bad, b, size);
+                int rc = load_and_generate(bad, &err, &gen_rc, got, sizeof got);
+                if (rc != WANDLER_OK && !err.message[0])
+                    fail_msg("%s %s: load error without a message", wl_type_name(q->type),
+                             spoils[si].name);
+                if (w == 2 && (rc != WANDLER_OK || gen_rc != WANDLER_OK || strcmp(got, want) != 0))
+                    fail_msg("%s %s in an unused row changed the result: '%s', clean '%s'",
+                             wl_type_name(q->type), spoils[si].name, got, want);
+                if (fi == 0 || w != 1)
+                    continue;
+                printf("  %-4s %-10s in the BOS row: load %s, generate %s\n",
+                       wl_type_name(q->type), spoils[si].name, wandler_status_name(rc),
+                       rc ? "-" : wandler_status_name(gen_rc));
+            }
+        }
+        free(b);
+        free(clean);
+    }
+    unlink(path);
+    unlink(bad);
+    rmdir(dir);
+}
+
+/* A copy of the file at `path` with `apply` applied, loaded: the load must fail with `code` and
+ * a message mentioning `mention`, or (code WANDLER_OK) load and generate without a crash. */
+typedef void (*byte_edit)(unsigned char *b, size_t *size, const char *path, uint32_t type);
+
+static void check_edit(const char *label, const char *path, uint32_t type, byte_edit apply,
+                       int code, const char *mention)
+{
+    size_t size;
+    unsigned char *b = (unsigned char *)wl_test_read_file(path, &size);
+    assert_non_null(b);
+    apply(b, &size, path, type);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s.bad", path);
+    write_bytes(bad, b, size);
+    wandler_error err;
+    int gen_rc;
+    char text[1024];
+    int rc = load_and_generate(bad, &err, &gen_rc, text, sizeof text);
+    printf("  %-4s %-36s %s %s\n", wl_type_name(type), label, wandler_status_name(rc),
+           rc ? err.message : gen_rc ? text : "(loads; generates 6 tokens)");
+    if (rc != code || (code && !strstr(err.message, mention)))
+        fail_msg("%s %s: got %s '%s', expected %s mentioning '%s'", wl_type_name(type), label,
+                 wandler_status_name(rc), err.message, wandler_status_name(code), mention);
+    unlink(bad);
+    free(b);
+}
+
+/* The file ends in the middle of the quantized matrix's data. */
+static void cut_in_matrix(unsigned char *b, size_t *size, const char *path, uint32_t type)
+{
+    size_t nbytes, at = tensor_data_at(path, QTENSOR, NULL, &nbytes);
+    (void)b;
+    (void)type;
+    *size = at + nbytes / 2 + 5; /* in the middle of a block */
+}
+
+/* The matrix's entry says another format. */
+static uint32_t g_new_type;
+
+static void retype_matrix(unsigned char *b, size_t *size, const char *path, uint32_t type)
+{
+    (void)path;
+    (void)type;
+    size_t e = tensor_entry_at(b, *size, QTENSOR);
+    uint32_t n_dims;
+    memcpy(&n_dims, b + e, 4);
+    memcpy(b + e + 4 + 8 * (size_t)n_dims, &g_new_type, 4);
+}
+
+/* The matrix's rows (ne[0]) are not whole blocks of its format. */
+static uint64_t g_new_ne0, g_new_ne1;
+
+static void reshape_matrix(unsigned char *b, size_t *size, const char *path, uint32_t type)
+{
+    (void)path;
+    (void)type;
+    size_t e = tensor_entry_at(b, *size, QTENSOR);
+    memcpy(b + e + 4, &g_new_ne0, 8);
+    memcpy(b + e + 12, &g_new_ne1, 8);
+}
+
+static void test_bad_quant_tensors(void **state)
+{
+    (void)state;
+    const char *dir = wl_test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.gguf", dir);
+    for (size_t fi = 0; fi < N_FORMATS; fi++) {
+        const uint32_t type = FORMATS[fi].type;
+        const int kquant = wl_type_get(type)->block_size == 256;
+        make_quant_model(type, path);
+        check_edit("file cut in the matrix's data", path, type, cut_in_matrix,
+                   WANDLER_ERR_GGUF_TENSOR_OUT_OF_BOUNDS, QTENSOR);
+        /* a type id GGUF does not define */
+        g_new_type = 99;
+        check_edit("type id 99", path, type, retype_matrix, WANDLER_ERR_GGUF_BAD_TENSOR_TYPE,
+                   "99");
+        /* a wider format: the data no longer fits its slot before the next tensor */
+        g_new_type = WL_TYPE_F32;
+        check_edit("type says F32 (4 bytes a value)", path, type, retype_matrix,
+                   WANDLER_ERR_GGUF_TENSOR_OVERLAP, QTENSOR);
+        /* a narrower format of the same block length: loads, computes garbage, safely */
+        g_new_type = kquant ? (type == WL_TYPE_Q2_K ? WL_TYPE_Q3_K : WL_TYPE_Q2_K)
+                            : (type == WL_TYPE_Q4_0 ? WL_TYPE_Q8_0 : WL_TYPE_Q4_0);
+        if (wl_type_get(g_new_type)->type_size < wl_type_get(type)->type_size)
+            check_edit("type says a narrower format", path, type, retype_matrix, WANDLER_OK, "");
+        /* a format GGUF defines and wandler does not run (IQ2_XXS, 256-value blocks) */
+        if (kquant) {
+            g_new_type = 16;
+            check_edit("type says IQ2_XXS", path, type, retype_matrix,
+                       WANDLER_ERR_MODEL_UNSUPPORTED_TYPE, QTENSOR);
+        }
+        /* rows that are not whole blocks: 48 values (1.5 blocks of 32), 128 (half of 256) */
+        g_new_ne0 = kquant ? 128 : 48;
+        g_new_ne1 = N_EMBD;
+        check_edit(kquant ? "rows of 128 values" : "rows of 48 values", path, type, reshape_matrix,
+                   WANDLER_ERR_GGUF_BAD_DIMS, "block size");
+        /* whole blocks, same bytes, the wrong shape for the model */
+        g_new_ne0 = 2 * N_EMBD;
+        g_new_ne1 = N_EMBD / 2;
+        check_edit("rows twice as long, half as many", path, type, reshape_matrix,
+                   WANDLER_ERR_MODEL_TENSOR_SHAPE, QTENSOR);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_catalogue),
+        cmocka_unit_test(test_bad_block_scales),
+        cmocka_unit_test(test_bad_quant_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
