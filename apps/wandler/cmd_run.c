@@ -147,6 +147,11 @@ int cmd_run(int argc, char **argv)
             fputc('\n', stdout);
             fflush(stdout);
             summary(&info, &part, a.req.seed, wandler_model_mode(model));
+            if (part.finish_reason == WANDLER_FINISH_TIMEOUT) { /* the text so far is out; still a failure */
+                fprintf(stderr, "wandler run: the request ran into its timeout after %d tokens (%s)\n",
+                        part.usage.completion_tokens, wandler_status_name(WANDLER_ERR_TIMEOUT));
+                status = 1;
+            }
         } else if (part.type == WANDLER_PART_ERROR) {
             fprintf(stderr, "\nwandler run: %s (%s)\n", part.error.message,
                     wandler_status_name(part.error.code));

@@ -28,6 +28,18 @@ WANDLER_MODEL="$src/models/stories260K.gguf" "$wandler" run -p "$prompt" -n 64 -
   || fail "run with WANDLER_MODEL"
 [ "$(cat "$tmp/out2")" = "$prompt$(cat "$tmp/expect")" ] || fail "echoed output"
 
+# every worker mode gives the golden text and names itself in the summary
+for mode in inline thread process; do
+  "$wandler" run -p "$prompt" -n 64 --temp 0 --no-echo --worker $mode --timeout-ms 60000 --idle-ms 1000 \
+    > "$tmp/out" 2> "$tmp/err" || { cat "$tmp/err"; fail "run --worker $mode exited $?"; }
+  cmp -s "$tmp/out" "$tmp/expect" || fail "run --worker $mode text differs from golden"
+  grep -q "mode $mode" "$tmp/err" || { cat "$tmp/err"; fail "summary lacks mode $mode"; }
+done
+"$wandler" run --worker sideways >/dev/null 2>&1; [ $? -eq 2 ] || fail "bad --worker exit code"
+# a timeout ends the run with exit 1 and says so (a 1 ms timeout cannot fit 100000 tokens)
+"$wandler" run -n 100000 --timeout-ms 1 --no-echo > /dev/null 2> "$tmp/e"; [ $? -eq 1 ] || fail "timeout exit code"
+grep -q WANDLER_ERR_TIMEOUT "$tmp/e" || { cat "$tmp/e"; fail "timeout message"; }
+
 # the same seed gives the same text
 a=$("$wandler" run -n 40 --seed 9 2>/dev/null); b=$("$wandler" run -n 40 --seed 9 2>/dev/null)
 [ "$a" = "$b" ] || fail "seeded runs differ"
