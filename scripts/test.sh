@@ -5,6 +5,8 @@
 #   gcc       Release build with gcc, -Werror, all tests
 #   clang     Release build with clang, -Werror, all tests
 #   sanitize  ASan + UBSan (+ LeakSanitizer) build with clang, all tests
+#   tsan      ThreadSanitizer build with clang: the tests of the threaded parts (workers, API,
+#             thread pool); any reported race fails the stage
 #   fuzz      libFuzzer targets, each for $WANDLER_FUZZ_SECONDS (default 60) from its seed corpus
 #   aarch64   cross build for 64-bit ARM (cmake/aarch64-linux-gnu.cmake, engine and kernels only),
 #             -Werror, the kernel and format tests under qemu-aarch64 (NEON vs scalar); ~1-2 min
@@ -16,7 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/deps.sh" test
 
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(gcc clang sanitize fuzz aarch64)
+[ ${#stages[@]} -eq 0 ] && stages=(gcc clang sanitize tsan fuzz aarch64)
 jobs=$(nproc)
 export WANDLER_SHARED_DIR=${WANDLER_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}
 export CTEST_OUTPUT_ON_FAILURE=1
@@ -28,7 +30,7 @@ build_and_test() { # name cc extra-cmake-args...
   CC=$cc cmake -S "$root" -B "$dir" -DWANDLER_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs" >/dev/null
   echo "== $name: test" >&2
-  (cd "$dir" && ctest -j "$jobs" --timeout 900)
+  (cd "$dir" && ctest -j "$jobs" --timeout 900 ${WANDLER_CTEST_ARGS:-})
 }
 
 for stage in "${stages[@]}"; do
@@ -40,6 +42,9 @@ for stage in "${stages[@]}"; do
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         build_and_test sanitize clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWANDLER_SANITIZE=ON ;;
+    tsan)
+      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 WANDLER_CTEST_ARGS="-R ^test_(worker|api|threadpool)$" \
+        build_and_test tsan clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWANDLER_TSAN=ON ;;
     fuzz)
       dir="$root/build/fuzz"
       echo "== fuzz: build" >&2
