@@ -247,6 +247,52 @@ static void act_values(uint32_t act, int64_t n, const unsigned char *row, double
     free(v);
 }
 
+/* Kinds of test data (make_problem's `exact`). */
+enum { DATA_RANDOM = 0, DATA_EXACT = 1, DATA_EXTREME = 2 };
+
+/* The byte offsets of the half-float fields of a block (d, then the min m / dmin or -1). */
+static void half_fields(uint32_t type, int *d_at, int *m_at)
+{
+    min_fields(type, d_at, m_at);
+    if (*d_at < 0) {
+        *d_at = type == WL_TYPE_Q3_K ? 108 : type == WL_TYPE_Q6_K ? 208 : 0;
+        *m_at = -1;
+    }
+}
+
+/* Extreme weights: every quant byte random (so every bit pattern of quants, sub-block scales,
+ * mins and high bits occurs: Q6_K scales of -128, 6-bit scales and mins of 63, all fifth bits
+ * set, ...), with finite half scales of either sign between 2^-14 and 2^2. */
+static void make_extreme_weight_row(uint32_t type, int64_t n, unsigned char *dst)
+{
+    const size_t bb = wl_type_get(type)->type_size;
+    int d_at, m_at;
+    half_fields(type, &d_at, &m_at);
+    for (int64_t b = 0; b < n / wl_type_get(type)->block_size; b++) {
+        unsigned char *blk = dst + (size_t)b * bb;
+        for (size_t j = 0; j < bb; j++)
+            blk[j] = (unsigned char)rng_next();
+        for (int k = 0; k < 2; k++) {
+            int at = k ? m_at : d_at;
+            if (at < 0)
+                continue;
+            uint16_t h = wl_fp32_to_fp16(ldexpf(rng_float(), rng_int(-13, 2)));
+            memcpy(blk + at, &h, 2);
+        }
+    }
+}
+
+/* Extreme activations: half of the values at +-3 (the largest magnitude of their block, so
+ * their quants are +-127), the others random. */
+static void make_extreme_act_row(uint32_t act_type, int64_t n, unsigned char *dst)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = rng_int(0, 1) ? (rng_int(0, 1) ? 3.0f : -3.0f) : rng_float() * 3.0f;
+    wl_kernels(WL_ISA_SCALAR)->quantize_act[act_type](v, dst, n);
+    free(v);
+}
+
 static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok, int exact)
 {
     problem p = {.type = type, .n = n, .rows = rows, .ntok = ntok};
@@ -262,7 +308,9 @@ static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok
     assert_non_null(p.x);
     for (int64_t r = 0; r < rows; r++) {
         unsigned char *row = p.w + 1 + (size_t)r * p.w_stride;
-        if (exact)
+        if (exact == DATA_EXTREME)
+            make_extreme_weight_row(type, n, row);
+        else if (exact)
             make_exact_weight_row(type, n, row);
         else
             make_random_weight_row(type, n, row);
@@ -270,7 +318,9 @@ static problem make_problem(uint32_t type, int64_t n, int64_t rows, int64_t ntok
     }
     for (int64_t t = 0; t < ntok; t++) {
         unsigned char *row = p.x + (size_t)t * p.x_stride;
-        if (exact)
+        if (exact == DATA_EXTREME)
+            make_extreme_act_row(act, n, row);
+        else if (exact)
             make_exact_act_row(type, n, row);
         else
             make_random_act_row(act, n, row);
@@ -557,12 +607,12 @@ static void test_scalar_vs_float64(void **state)
 
 /* Every family's matmul over rows [r0, r1) of `rows` and ntok tokens equals the scalar one bit
  * for bit, and writes nothing else of y. */
-static void check_matmul(uint32_t type, int64_t n, int64_t rows, int64_t r0, int64_t r1,
-                         int64_t ntok)
+static void check_matmul_data(uint32_t type, int64_t n, int64_t rows, int64_t r0, int64_t r1,
+                              int64_t ntok, int data)
 {
     const size_t ldy = (size_t)rows + 5;
     const size_t ny = (size_t)ntok * ldy;
-    problem p = make_problem(type, n, rows, ntok, 0);
+    problem p = make_problem(type, n, rows, ntok, data);
     float *y = malloc(ny * sizeof *y), *ref = malloc(ny * sizeof *ref);
     const wl_kernel_table *fam[WL_ISA_COUNT];
     int nf = n_families(fam);
@@ -597,6 +647,12 @@ static void check_matmul(uint32_t type, int64_t n, int64_t rows, int64_t r0, int
     free(y);
     free(ref);
     free_problem(&p);
+}
+
+static void check_matmul(uint32_t type, int64_t n, int64_t rows, int64_t r0, int64_t r1,
+                         int64_t ntok)
+{
+    check_matmul_data(type, n, rows, r0, r1, ntok, DATA_RANDOM);
 }
 
 static const int64_t NTOKS[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 33};
@@ -634,6 +690,25 @@ static void test_matmul_token_blocks(void **state)
         uint32_t type = TYPES[ti];
         int64_t n = is_float_kind(type) ? 40961 : (block_of(type) == 32 ? 520 : 65) * block_of(type);
         check_matmul(type, n, 6, 1, 6, 35);
+    }
+}
+
+/* Block formats with random bytes for quants and sub-block scales, against activations at the
+ * ends of their range: the extremes of every integer intermediate (the SIMD kernels keep pair
+ * sums in int16 and rely on their bounds), bit for bit in every family. */
+static void test_matmul_extreme_blocks(void **state)
+{
+    (void)state;
+    for (size_t ti = 0; ti < N_TYPES; ti++) {
+        uint32_t type = TYPES[ti];
+        if (is_float_kind(type))
+            continue;
+        const int64_t blk = block_of(type);
+        for (int round = 0; round < 6; round++) {
+            int64_t n = (blk == 32 ? 1 + round * 3 : 1 + round % 3) * blk;
+            check_matmul_data(type, n, 9, 0, 9, 1 + round % 5, DATA_EXTREME);
+            check_matmul_data(type, n, 13, 3, 13, 1, DATA_EXTREME); /* decode: 4 + 4 + 2 rows */
+        }
     }
 }
 
@@ -942,6 +1017,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_matmul_token_blocks),
         cmocka_unit_test(test_matmul_exact_data),
+        cmocka_unit_test(test_matmul_extreme_blocks),
         cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_malformed_weights),
     };

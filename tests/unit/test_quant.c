@@ -963,6 +963,66 @@ static void test_kquant_error_bounds(void **state)
     }
 }
 
+/* The float formats and the activation formats round trip within their rounding:
+ *   F16   |err| <= 2^-11 |x| in the normal range (half an ulp of an 11-bit significand), and
+ *         <= 2^-25 below it (half the subnormal step 2^-24);
+ *   BF16  |err| <= 2^-8 |x| (an 8-bit significand);
+ *   Q8_1  half a step of d = amax / 127, plus what storing d as a half moved the values by;
+ *   Q8_K  half a step of its float d (plus a float rounding of d * q). */
+static void test_float_and_act_error_bounds(void **state)
+{
+    (void)state;
+    enum { N = 256 * 64 };
+    static float x[N], back[N];
+    static uint16_t h[N];
+    static unsigned char q[N / 32 * sizeof(wl_block_q8_1) + N / 256 * sizeof(wl_block_q8_k)];
+    for (int i = 0; i < N; i++) /* magnitudes from 2^-30 (subnormal halves) to 2^15 */
+        x[i] = rng_float() * ldexpf(1.0f, (int)(i / 256 % 46) - 30);
+    assert_int_equal(wl_quantize_row(WL_TYPE_F16, x, h, N), 0);
+    assert_int_equal(wl_dequantize_row(WL_TYPE_F16, h, back, N), 0);
+    for (int i = 0; i < N; i++) {
+        double err = fabs((double)x[i] - back[i]);
+        double bound = fabsf(x[i]) >= 0x1p-14f ? ldexp(fabs((double)x[i]), -11) : 0x1p-25;
+        if (!(err <= bound))
+            fail_msg("F16: %g -> %g", (double)x[i], (double)back[i]);
+    }
+    assert_int_equal(wl_quantize_row(WL_TYPE_BF16, x, h, N), 0);
+    assert_int_equal(wl_dequantize_row(WL_TYPE_BF16, h, back, N), 0);
+    for (int i = 0; i < N; i++)
+        if (!(fabs((double)x[i] - back[i]) <= ldexp(fabs((double)x[i]), -8)))
+            fail_msg("BF16: %g -> %g", (double)x[i], (double)back[i]);
+    for (int i = 0; i < N; i++) /* activations: magnitudes 2^-12 .. 2^12, in blocks */
+        x[i] = rng_float() * ldexpf(1.0f, (int)(i / 256 % 24) - 12);
+    for (int b = 0; b < N / 32; b++)
+        wl_quantize_act_block_q8_1(x + 32 * b, q + (size_t)b * sizeof(wl_block_q8_1));
+    assert_int_equal(wl_dequantize_row(WL_TYPE_Q8_1, q, back, N), 0);
+    for (int b = 0; b < N / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++)
+            amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        uint16_t dh;
+        memcpy(&dh, q + (size_t)b * sizeof(wl_block_q8_1), 2);
+        const double d = amax / 127.0f, d16 = wl_fp16_to_fp32(dh);
+        const double bound = 0.5 * d + 127.0 * fabs(d - d16) + 1e-6 * amax;
+        for (int j = 0; j < 32; j++)
+            if (!(fabs((double)x[32 * b + j] - back[32 * b + j]) <= bound))
+                fail_msg("Q8_1 block %d: %g -> %g (bound %g)", b, (double)x[32 * b + j],
+                         (double)back[32 * b + j], bound);
+    }
+    for (int b = 0; b < N / 256; b++)
+        wl_quantize_act_block_q8_k(x + 256 * b, q + (size_t)b * sizeof(wl_block_q8_k));
+    assert_int_equal(wl_dequantize_row(WL_TYPE_Q8_K, q, back, N), 0);
+    for (int b = 0; b < N / 256; b++) {
+        float d;
+        memcpy(&d, q + (size_t)b * sizeof(wl_block_q8_k), 4);
+        const double bound = 0.5 * fabs((double)d) * (1 + 1e-6) + 128.0 * ldexp(fabs((double)d), -24);
+        for (int j = 0; j < 256; j++)
+            if (!(fabs((double)x[256 * b + j] - back[256 * b + j]) <= bound))
+                fail_msg("Q8_K block %d: %g -> %g (bound %g)", b, (double)x[256 * b + j],
+                         (double)back[256 * b + j], bound);
+    }
+}
+
 /* Zero super-blocks stay zero; a constant block comes back close. */
 static void test_kquant_degenerate_blocks(void **state)
 {
@@ -1096,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_quantizers_match_ggml_reference),
         cmocka_unit_test(test_block32_error_bounds),
         cmocka_unit_test(test_kquant_error_bounds),
+        cmocka_unit_test(test_float_and_act_error_bounds),
         cmocka_unit_test(test_kquant_degenerate_blocks),
         cmocka_unit_test(test_malformed_values),
         cmocka_unit_test(test_supported_types),
