@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/bigram_queue.h"
 #include "text/byte_unicode.h"
 #include "text/pretokenize.h"
 #include "text/utf8.h"
@@ -94,76 +95,15 @@ typedef struct symbol {
 } symbol;
 
 /* A candidate merge of symbols left and right, which were `size` bytes together when queued. */
-typedef struct bigram {
-    int32_t rank;
-    int32_t result;
-    uint32_t left, right, size;
-} bigram;
-
 typedef struct session {
     const wl_vocab *v;
     const wl_bpe_data *d;
     symbol *sym;
     size_t cap_sym;
-    bigram *heap;
-    size_t n_heap, cap_heap;
+    wl_bigram_queue queue;
     char *enc; /* a pre-token in GPT-2's alphabet (for ignore_merges) */
     size_t cap_enc;
 } session;
-
-/* Heap order: lower rank first; on equal ranks (the same pair twice) the leftmost first. */
-static int before(const bigram *a, const bigram *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static int heap_push(session *s, bigram b)
-{
-    if (s->n_heap == s->cap_heap) {
-        size_t cap = s->cap_heap ? s->cap_heap * 2 : 64;
-        if (cap > SIZE_MAX / sizeof *s->heap)
-            return -1;
-        bigram *p = realloc(s->heap, cap * sizeof *p);
-        if (!p)
-            return -1;
-        s->heap = p;
-        s->cap_heap = cap;
-    }
-    size_t i = s->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&b, &s->heap[parent]))
-            break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = b;
-    return 0;
-}
-
-static bigram heap_pop(session *s)
-{
-    bigram top = s->heap[0];
-    bigram last = s->heap[--s->n_heap];
-    size_t n = s->n_heap, i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const bigram *cand = &last;
-        if (l < n && before(&s->heap[l], cand)) {
-            best = l;
-            cand = &s->heap[l];
-        }
-        if (r < n && before(&s->heap[r], cand))
-            best = r;
-        if (best == i)
-            break;
-        s->heap[i] = s->heap[best];
-        i = best;
-    }
-    if (n > 0)
-        s->heap[i] = last;
-    return top;
-}
 
 /* Queues the merge of two neighbouring symbols when their pair is a merge. */
 static int try_add_bigram(session *s, uint32_t left, uint32_t right)
@@ -176,8 +116,8 @@ static int try_add_bigram(session *s, uint32_t left, uint32_t right)
     const wl_merge *m = wl_merge_map_find(&s->d->merges, l->id, r->id);
     if (!m)
         return 0;
-    bigram b = {m->rank, m->result, left, right, l->n + r->n};
-    return heap_push(s, b);
+    wl_bigram b = {-(double)m->rank, m->result, left, right, l->n + r->n}; /* lower rank first */
+    return wl_bigram_queue_push(&s->queue, b);
 }
 
 /* Emits a symbol with no token: llama.cpp looks up each byte of its text in GPT-2's alphabet as
@@ -234,13 +174,13 @@ static int tokenize_piece(session *s, const unsigned char *p, uint32_t n, wl_ids
     for (uint32_t i = 0; i < n; i++)
         s->sym[i] = (symbol){i ? i - 1 : NONE, i + 1 < n ? i + 1 : NONE, i, 1,
                              s->d->byte_token[p[i]]};
-    s->n_heap = 0;
+    s->queue.n = 0;
     int rc = 0;
     for (uint32_t i = 1; i < n && rc == 0; i++)
         rc = try_add_bigram(s, i - 1, i);
 
-    while (rc == 0 && s->n_heap > 0) {
-        bigram b = heap_pop(s);
+    while (rc == 0 && s->queue.n > 0) {
+        wl_bigram b = wl_bigram_queue_pop(&s->queue);
         symbol *l = &s->sym[b.left], *r = &s->sym[b.right];
         /* Stale: one side was merged away, or one side grew since the pair was queued (symbols
          * only grow, and only by absorbing their right neighbour). */
@@ -286,7 +226,7 @@ int wl_bpe_tokenize(const wl_vocab *v, const char *text, size_t len, wl_ids *out
     }
     free(pieces.data);
     free(s.sym);
-    free(s.heap);
+    wl_bigram_queue_free(&s.queue);
     free(s.enc);
     return rc;
 }

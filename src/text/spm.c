@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/bigram_queue.h"
 #include "util/error.h"
 
-/* Indices and sizes are 32-bit to keep the heap entries small (16 bytes): the merge loop is
- * bound by the heap's cache misses on long texts. Longer fragments are refused. */
+/* Indices and sizes are 32-bit to keep the queue's entries small: the merge loop is bound by
+ * the heap's cache misses on long texts. Longer fragments are refused. */
 #define NONE UINT32_MAX
 
 /* A piece of the text: bytes [off, off + n) of the escaped text, in a doubly linked list of the
@@ -18,73 +19,12 @@ typedef struct symbol {
     uint32_t off, n;
 } symbol;
 
-/* A candidate merge of symbols left and right, which were `size` bytes together when queued. */
-typedef struct bigram {
-    float score;
-    uint32_t left, right, size;
-} bigram;
-
 typedef struct session {
     const wl_vocab *v;
     const char *text; /* the escaped text */
     symbol *sym;
-    bigram *heap;
-    size_t n_heap, cap_heap;
+    wl_bigram_queue queue;
 } session;
-
-/* Heap order: higher score first; on equal scores the leftmost pair first. */
-static int before(const bigram *a, const bigram *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static int heap_push(session *s, bigram b)
-{
-    if (s->n_heap == s->cap_heap) {
-        size_t cap = s->cap_heap ? s->cap_heap * 2 : 64;
-        if (cap > SIZE_MAX / sizeof *s->heap)
-            return -1;
-        bigram *p = realloc(s->heap, cap * sizeof *p);
-        if (!p)
-            return -1;
-        s->heap = p;
-        s->cap_heap = cap;
-    }
-    size_t i = s->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(&b, &s->heap[parent]))
-            break;
-        s->heap[i] = s->heap[parent];
-        i = parent;
-    }
-    s->heap[i] = b;
-    return 0;
-}
-
-static bigram heap_pop(session *s)
-{
-    bigram top = s->heap[0];
-    bigram last = s->heap[--s->n_heap];
-    size_t n = s->n_heap, i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const bigram *cand = &last;
-        if (l < n && before(&s->heap[l], cand)) {
-            best = l;
-            cand = &s->heap[l];
-        }
-        if (r < n && before(&s->heap[r], cand))
-            best = r;
-        if (best == i)
-            break;
-        s->heap[i] = s->heap[best];
-        i = best;
-    }
-    if (n > 0)
-        s->heap[i] = last;
-    return top;
-}
 
 /* Queues the merge of two neighbouring symbols when their joined text is a token. The texts of
  * neighbours are adjacent in the escaped text, so the joined text needs no copy. */
@@ -96,8 +36,8 @@ static int try_add_bigram(session *s, uint32_t left, uint32_t right)
     int32_t id = wl_vocab_find(s->v, s->text + s->sym[left].off, size);
     if (id < 0)
         return 0;
-    bigram b = {s->v->tokens[id].score, left, right, size};
-    return heap_push(s, b);
+    wl_bigram b = {s->v->tokens[id].score, -1, left, right, size};
+    return wl_bigram_queue_push(&s->queue, b);
 }
 
 /* Length of the UTF-8 character a byte starts, from its top four bits, as llama.cpp counts it
@@ -159,7 +99,7 @@ int wl_spm_tokenize(const wl_vocab *v, const char *text, size_t len, int dummy_p
     char *escaped = escape(text, len, dummy_prefix, &n);
     if (!escaped)
         return -1;
-    session s = {v, escaped, NULL, NULL, 0, 0};
+    session s = {.v = v, .text = escaped};
     int rc = 0;
     if (n == 0)
         goto done;
@@ -189,8 +129,8 @@ int wl_spm_tokenize(const wl_vocab *v, const char *text, size_t len, int dummy_p
         rc = try_add_bigram(&s, i - 1, i);
 
     /* Merge the best pair until no pair of neighbours forms a token. */
-    while (rc == 0 && s.n_heap > 0) {
-        bigram b = heap_pop(&s);
+    while (rc == 0 && s.queue.n > 0) {
+        wl_bigram b = wl_bigram_queue_pop(&s.queue);
         symbol *l = &s.sym[b.left], *r = &s.sym[b.right];
         /* Stale entry: one side was merged away, or the left side grew since it was queued. */
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
@@ -210,7 +150,7 @@ int wl_spm_tokenize(const wl_vocab *v, const char *text, size_t len, int dummy_p
 
 done:
     free(s.sym);
-    free(s.heap);
+    wl_bigram_queue_free(&s.queue);
     free(escaped);
     return rc;
 }
