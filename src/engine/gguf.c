@@ -126,8 +126,7 @@ static double f64_from_bits(uint64_t bits)
     return v;
 }
 
-/* Bytes of one value of a fixed-size type; 0 for strings, arrays and unknown types. */
-static uint64_t value_size(uint32_t type)
+uint64_t gguf_value_size(uint32_t type)
 {
     switch (type) {
     case GGUF_TYPE_UINT8:
@@ -431,7 +430,7 @@ static int parse_array(reader *r, gguf_kv *kv)
     rc = read_u64(r, "array length", &kv->count);
     if (rc != WANDLER_OK)
         return rc;
-    uint64_t min_each = kv->elem_type == GGUF_TYPE_STRING ? STRING_LEN_BYTES : value_size(kv->elem_type);
+    uint64_t min_each = kv->elem_type == GGUF_TYPE_STRING ? STRING_LEN_BYTES : gguf_value_size(kv->elem_type);
     if (kv->count > remaining(r) / min_each)
         return too_long(r, kv->count, PLAUSIBLE_ARRAY_LEN, WANDLER_ERR_GGUF_BAD_ARRAY,
                         "array length", count_at, min_each);
@@ -467,11 +466,11 @@ static int parse_kv(reader *r, gguf_kv *kv, uint64_t i)
         uint64_t len;
         return read_string(r, "string value", &kv->value_at, &len);
     }
-    rc = need(r, value_size(kv->type), gguf_type_name(kv->type));
+    rc = need(r, gguf_value_size(kv->type), gguf_type_name(kv->type));
     if (rc != WANDLER_OK)
         return rc;
     kv->value_at = r->pos;
-    r->pos += value_size(kv->type);
+    r->pos += gguf_value_size(kv->type);
     return WANDLER_OK;
 }
 
@@ -1181,7 +1180,7 @@ static const uint8_t *numeric_element(const gguf_file *f, int64_t kv_index, uint
     if (!kv || kv->type != GGUF_TYPE_ARRAY || kv->elem_type == GGUF_TYPE_STRING || i >= kv->count)
         return NULL;
     *elem_type = kv->elem_type;
-    return f->base + kv->value_at + i * value_size(kv->elem_type);
+    return f->base + kv->value_at + i * gguf_value_size(kv->elem_type);
 }
 
 int64_t gguf_arr_int(const gguf_file *f, int64_t kv_index, uint64_t i)
@@ -1339,7 +1338,7 @@ static void out_array(text_out *o, const gguf_file *f, const gguf_kv *kv)
             out_quoted(o, (const char *)f->base + at + STRING_LEN_BYTES, le64(f->base + at),
                        FORMAT_MAX_ELEM_STRING);
         } else {
-            out_number(o, f->base + kv->value_at + j * value_size(kv->elem_type), kv->elem_type);
+            out_number(o, f->base + kv->value_at + j * gguf_value_size(kv->elem_type), kv->elem_type);
         }
     }
     if (shown < kv->count)

@@ -38,6 +38,9 @@ enum gguf_value_type {
     GGUF_TYPE_COUNT = 13
 };
 
+/* Bytes of one value of a fixed-size type; 0 for strings, arrays and unknown types. */
+uint64_t gguf_value_size(uint32_t type);
+
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
 

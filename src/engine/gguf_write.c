@@ -82,30 +82,6 @@ static uint64_t align_up(uint64_t v, uint32_t alignment)
     return (v + alignment - 1) / alignment * alignment;
 }
 
-/* Bytes of one element of a fixed-size GGUF type, 0 for strings, arrays and unknown types. */
-static size_t elem_size(uint32_t type)
-{
-    switch (type) {
-    case GGUF_TYPE_UINT8:
-    case GGUF_TYPE_INT8:
-    case GGUF_TYPE_BOOL:
-        return 1;
-    case GGUF_TYPE_UINT16:
-    case GGUF_TYPE_INT16:
-        return 2;
-    case GGUF_TYPE_UINT32:
-    case GGUF_TYPE_INT32:
-    case GGUF_TYPE_FLOAT32:
-        return 4;
-    case GGUF_TYPE_UINT64:
-    case GGUF_TYPE_INT64:
-    case GGUF_TYPE_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
-
 /* The esz-byte unsigned integer at p, in host byte order (p may be unaligned). */
 static uint64_t load_host(const uint8_t *p, size_t esz)
 {
@@ -276,7 +252,7 @@ static int set_scalar(gguf_writer *w, const char *key, uint32_t type, uint64_t b
                       wandler_error *err)
 {
     wl_buf b = {0};
-    if (append_le(&b, bits, elem_size(type)) != 0)
+    if (append_le(&b, bits, (size_t)gguf_value_size(type)) != 0)
         return out_of_memory(&b, key, err);
     return set_encoded(w, key, type, &b, err);
 }
@@ -369,7 +345,7 @@ static int append_array_header(wl_buf *b, uint32_t elem_type, uint64_t count)
 int gguf_writer_set_arr(gguf_writer *w, const char *key, uint32_t elem_type, const void *elems,
                         uint64_t count, wandler_error *err)
 {
-    size_t esz = elem_size(elem_type);
+    size_t esz = (size_t)gguf_value_size(elem_type);
     if (esz == 0)
         return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT,
                         "gguf_writer_set_arr: element type %" PRIu32 " is not a numeric GGUF type",
@@ -434,7 +410,7 @@ int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *
 static int copy_numeric_array(gguf_writer *w, const gguf_file *src, int64_t i, const char *key,
                               uint32_t elem_type, uint64_t count, wandler_error *err)
 {
-    size_t esz = elem_size(elem_type);
+    size_t esz = (size_t)gguf_value_size(elem_type);
     uint8_t *elems = malloc(count ? (size_t)count * esz : 1); /* count*esz <= the file size */
     if (!elems)
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "no memory to copy '%s'", key);
