@@ -869,17 +869,19 @@ static void test_tables(void **state)
         printf("  family %s available\n", wl_isa_name(isa));
     }
     const wl_cpu_features *f = wl_cpu();
-    /* The AVX-512 family with VNNI has its own kernel for every block format (so that the
-     * comparisons below test it, not the AVX2 kernels it would otherwise keep). */
-    const wl_kernel_table *k512 = wl_kernels(WL_ISA_AVX512), *k2 = wl_kernels(WL_ISA_AVX2);
-    if (k512 && k2 && f->avx512vnni)
-        for (size_t i = 0; i < N_TYPES; i++) {
-            if (is_float_kind(TYPES[i]))
-                continue;
-            if (k512->matmul[TYPES[i]] == k2->matmul[TYPES[i]] ||
-                k512->vec_dot[TYPES[i]] == k2->vec_dot[TYPES[i]])
-                fail_msg("avx512: no kernel of its own for %s", wl_type_name(TYPES[i]));
-        }
+    /* Every SIMD family has its own kernel for every format (so that the comparisons below
+     * test it, not a kernel it would keep from the family below): AVX2 and NEON differ from
+     * scalar, AVX-512 (with VNNI, which its int8 kernels need) from AVX2. */
+    for (int isa = 0; isa < WL_ISA_COUNT; isa++) {
+        const wl_kernel_table *k = wl_kernels(isa);
+        const wl_kernel_table *below = wl_kernels(isa == WL_ISA_AVX512 ? WL_ISA_AVX2 : WL_ISA_SCALAR);
+        if (!k || isa == WL_ISA_SCALAR || (isa == WL_ISA_AVX512 && !f->avx512vnni))
+            continue;
+        for (size_t i = 0; i < N_TYPES; i++)
+            if (k->matmul[TYPES[i]] == below->matmul[TYPES[i]] ||
+                k->vec_dot[TYPES[i]] == below->vec_dot[TYPES[i]])
+                fail_msg("%s: no kernel of its own for %s", wl_isa_name(isa), wl_type_name(TYPES[i]));
+    }
     printf("  cpu: avx2 %d fma %d f16c %d avx512f %d bw %d vl %d dq %d vnni %d bf16 %d "
            "avxvnni %d neon %d dotprod %d; %d cores; best %s\n",
            f->avx2, f->fma, f->f16c, f->avx512f, f->avx512bw, f->avx512vl, f->avx512dq,
