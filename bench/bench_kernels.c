@@ -1,6 +1,6 @@
 /* bench_kernels.c - how fast the matmul kernels of every family are on this machine.
  *
- *   bench_kernels [--quick] [--isa NAME] [--type NAME] [--threads N] [--mb MEGABYTES]
+ *   bench_kernels [--quick] [--cpu] [--isa NAME] [--type NAME] [--threads N] [--mb MEGABYTES]
  *
  * Prints:
  *   - memory read bandwidth: the sum of a 256 MB float array (AVX2 / AVX-512 when the CPU has
@@ -28,10 +28,15 @@ static const uint32_t TYPES[] = {WL_TYPE_F32,  WL_TYPE_F16,  WL_TYPE_BF16, WL_TY
                                  WL_TYPE_Q2_K, WL_TYPE_Q3_K, WL_TYPE_Q4_K, WL_TYPE_Q5_K,
                                  WL_TYPE_Q6_K};
 
+/* The clock of the matmul timings: wall time, or with --cpu this thread's CPU time (one thread
+ * only: the calling thread does all the work of a one-thread pool). CPU time leaves out the
+ * time other processes hold the core, so figures on a busy machine stay comparable. */
+static clockid_t g_clock = CLOCK_MONOTONIC;
+
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(g_clock, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -352,6 +357,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
+        else if (strcmp(argv[i], "--cpu") == 0)
+            g_clock = CLOCK_THREAD_CPUTIME_ID, max_threads = 1;
         else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc)
             isa_f = argv[++i];
         else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc)
@@ -362,11 +369,13 @@ int main(int argc, char **argv)
             megabytes = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 64;
         else {
             fprintf(stderr,
-                    "usage: %s [--quick] [--isa NAME] [--type NAME] [--threads N] [--mb MB]\n",
+                    "usage: %s [--quick] [--cpu] [--isa NAME] [--type NAME] [--threads N] [--mb MB]\n",
                     argv[0]);
             return 2;
         }
     }
+    if (g_clock != CLOCK_MONOTONIC)
+        max_threads = 1; /* --cpu: see g_clock */
     const wl_cpu_features *f = wl_cpu();
     printf("cpu: %d cores; avx2 %d avx512f %d avx512vnni %d avx512bf16 %d; best family %s\n",
            wl_cpu_count(), f->avx2, f->avx512f, f->avx512vnni, f->avx512bf16,
