@@ -7,8 +7,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "engine/cpu.h"
+#include "engine/gguf.h"
+#include "engine/model.h"
+#include "engine/threadpool.h"
 #include "util/buf.h"
 #include "wandler.h"
+
+#include <stdatomic.h>
+#include <time.h>
 
 #define MAX_REPS 100
 
@@ -18,15 +25,22 @@ static void bench_usage(FILE *out)
             "usage: wandler bench [MODEL] [OPTIONS]\n"
             "\n"
             "Measures prompt processing (prefill of --pp tokens) and generation (--tg tokens) in\n"
-            "each mode, alternating between modes for every repetition, and prints medians and\n"
-            "spreads (standard deviation) in tokens per second, plus each mode's figures.\n"
-            "MODEL defaults to the bundled model.\n"
+            "tokens per second, with medians and spreads over repetitions. MODEL defaults to the\n"
+            "bundled model.\n"
             "\n"
-            "  --pp N            prompt tokens (default 128)\n"
-            "  --tg N            generated tokens (default 64)\n"
+            "By default it runs the engine alone, like llama.cpp's llama-bench: ppN is one prefill\n"
+            "of N random tokens into an empty cache, tgN is N single-token steps (nothing sampled),\n"
+            "and a memory-bandwidth probe shows decode as a fraction of what memory can deliver.\n"
+            "With --modes it instead runs whole requests through the public API in each mode\n"
+            "(inline, thread worker, process worker), alternating between modes every repetition.\n"
+            "\n"
+            "  --pp N            prompt tokens (default 512; --modes: 128); 0 skips prefill\n"
+            "  --tg N            generated tokens (default 128; --modes: 64); 0 skips decode\n"
             "  -r, --reps N      repetitions (default 5)\n"
             "  -t, --threads N   compute threads (default: one per core)\n"
-            "  --modes LIST      comma-separated inline,thread,process (default: all three)\n"
+            "  -d, --depth LIST  comma-separated context depths to test at (default 0), e.g. 0,512,2048\n"
+            "  --no-bw           skip the memory-bandwidth probe\n"
+            "  --modes LIST      comma-separated inline,thread,process: the public-API comparison\n"
             "  --json            print one JSON object instead of tables\n");
 }
 
@@ -154,13 +168,17 @@ static void print_json(const char *model, const wandler_model_info *info, int th
                "\"tg_spread\": %.3f, \"ttft_ms\": %.3f, \"pp_tokens\": %d, \"load_ms\": %.3f, "
                "\"rtt_mean_us\": %.2f, \"rtt_p99_us\": %.2f, \"frames_sent\": %llu, \"frames_received\": %llu, "
                "\"bytes_sent\": %llu, \"bytes_received\": %llu, \"rss_bytes\": %llu, \"pss_bytes\": %llu, "
-               "\"ctx_bytes\": %llu, \"resident_before_load\": %.3f}",
+               "\"ctx_bytes\": %llu, \"resident_before_load\": %.3f",
                i ? ", " : "", cli_mode_name(runs[i].mode), median(&runs[i].pp), stddev(&runs[i].pp),
                median(&runs[i].tg), stddev(&runs[i].tg), median(&runs[i].ttft), runs[i].pp_tokens, s->load_ms,
                s->rtt_mean_us, s->rtt_p99_us, (unsigned long long)s->frames_sent,
                (unsigned long long)s->frames_received, (unsigned long long)s->bytes_sent,
                (unsigned long long)s->bytes_received, (unsigned long long)s->rss_bytes,
                (unsigned long long)s->pss_bytes, (unsigned long long)s->ctx_bytes, s->resident_before_load);
+        /* the model cache (a URL or hf:// model): was this mode's load a hit, what did it fetch */
+        printf(", \"cache\": \"%s\", \"bytes_downloaded\": %llu, \"bytes_reused\": %llu}",
+               s->cache == WANDLER_CACHE_HIT ? "hit" : s->cache == WANDLER_CACHE_MISS ? "miss" : "none",
+               (unsigned long long)s->bytes_downloaded, (unsigned long long)s->bytes_reused);
     }
     printf("}}\n");
 }
@@ -184,6 +202,11 @@ static void print_table(const char *model, const wandler_model_info *info, int p
                median(&runs[i].ttft), s->load_ms, rtt,
                (unsigned long long)(s->frames_sent + s->frames_received), mem, s->ctx_bytes / 1048576.0);
     }
+    for (int i = 0; i < n; i++) /* the model cache, for a URL or hf:// model */
+        if (runs[i].stats.cache != WANDLER_CACHE_NONE)
+            printf("%s: model cache %s, %.1f MiB downloaded, %.1f MiB reused\n", cli_mode_name(runs[i].mode),
+                   runs[i].stats.cache == WANDLER_CACHE_HIT ? "hit" : "miss",
+                   runs[i].stats.bytes_downloaded / 1048576.0, runs[i].stats.bytes_reused / 1048576.0);
     for (int i = 1; i < n; i++)
         if (runs[0].mode == WANDLER_MODE_INLINE && median(&runs[0].tg) > 0)
             printf("%s / inline: decode %.3fx, prefill %.3fx\n", cli_mode_name(runs[i].mode),
@@ -191,11 +214,290 @@ static void print_table(const char *model, const wandler_model_info *info, int p
     (void)pp;
 }
 
+/* ---- the engine benchmark (the default): llama-bench style ------------------------------
+ *
+ * Runs the engine directly (no tokenizer, no sampler, no worker), the way llama-bench runs
+ * llama.cpp: pp N is one prefill of N random tokens into an empty cache (in batches of the
+ * context's largest batch; logits of the last token only), tg N is N single-token forward
+ * passes with the logits of each (random tokens, nothing sampled). With --depth D the cache
+ * first holds D tokens (prefilled, not timed), so the figures show how speed falls with the
+ * context. Every test is repeated --reps times after a warm-up; medians and spreads (standard
+ * deviation, min, max) are reported. A memory-bandwidth probe (every thread streams a buffer
+ * much larger than the caches) gives the bound decode cannot beat: bytes of weights read per
+ * token x tokens/s <= read bandwidth. */
+
+#define MAX_DEPTHS 8
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double series_min(const series *s)
+{
+    double m = s->n ? s->v[0] : 0;
+    for (int i = 1; i < s->n; i++)
+        m = s->v[i] < m ? s->v[i] : m;
+    return m;
+}
+
+static double series_max(const series *s)
+{
+    double m = s->n ? s->v[0] : 0;
+    for (int i = 1; i < s->n; i++)
+        m = s->v[i] > m ? s->v[i] : m;
+    return m;
+}
+
+/* The read-bandwidth probe: each thread sums its share of the buffer, 64 bytes per step. */
+typedef unsigned long long bw_vec __attribute__((vector_size(32)));
+
+typedef struct bw_task {
+    const bw_vec *buf;
+    size_t n_vec;
+    unsigned long long sink[256];
+} bw_task;
+
+static void bw_worker(void *ctx, int ith, int nth)
+{
+    bw_task *t = ctx;
+    size_t per = (t->n_vec / (size_t)nth) & ~(size_t)7;
+    const bw_vec *p = t->buf + per * (size_t)ith;
+    bw_vec a = {0, 0, 0, 0}, b = a, c = a, d = a;
+    for (size_t i = 0; i < per; i += 8) {
+        a ^= p[i] ^ p[i + 4];
+        b ^= p[i + 1] ^ p[i + 5];
+        c ^= p[i + 2] ^ p[i + 6];
+        d ^= p[i + 3] ^ p[i + 7];
+    }
+    bw_vec s = a ^ b ^ c ^ d;
+    t->sink[ith] = s[0] ^ s[1] ^ s[2] ^ s[3];
+}
+
+/* Bytes per second the pool's threads read from memory: the best of a few passes over 512 MiB. */
+static double probe_read_bandwidth(wl_pool *pool)
+{
+    const size_t bytes = (size_t)512 << 20;
+    bw_task *t = calloc(1, sizeof *t);
+    void *buf = NULL;
+    if (!t || posix_memalign(&buf, 64, bytes) != 0) {
+        free(t);
+        return 0;
+    }
+    memset(buf, 1, bytes); /* fault every page in before timing */
+    t->buf = buf;
+    t->n_vec = bytes / sizeof(bw_vec);
+    double best = 0;
+    for (int pass = 0; pass < 5; pass++) {
+        double t0 = now_s();
+        wl_pool_run(pool, bw_worker, t);
+        double bw = (double)bytes / (now_s() - t0);
+        best = bw > best ? bw : best;
+    }
+    free(buf);
+    free(t);
+    return best;
+}
+
+/* Bytes of weights one decode step reads: every matrix of every layer and the output matrix
+ * (of the embedding only the token's row, which is negligible). */
+static double weight_bytes_per_token(const wl_model *m)
+{
+    double b = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const wl_layer *L = &m->layers[il];
+        const wl_tensor *ts[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+            if (ts[i]->data)
+                b += (double)ts[i]->row_bytes * (double)ts[i]->ne[1];
+    }
+    return b + (double)m->output.row_bytes * (double)m->output.ne[1];
+}
+
+typedef struct engine_run {
+    int depth;
+    series pp, tg;
+} engine_run;
+
+static unsigned int bench_rand(unsigned long long *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned int)(*state >> 33);
+}
+
+/* Runs n random tokens at positions pos.. through the model in batches; logits of the last. */
+static int engine_feed(wl_ctx *c, int n_vocab, int n, int pos, float *logits, unsigned long long *rng,
+                       wandler_error *err)
+{
+    int32_t tok[512];
+    const int batch = wl_ctx_max_batch(c) < 512 ? wl_ctx_max_batch(c) : 512;
+    for (int done = 0; done < n;) {
+        int nb = n - done < batch ? n - done : batch;
+        for (int i = 0; i < nb; i++)
+            tok[i] = (int32_t)(bench_rand(rng) % (unsigned int)n_vocab);
+        int rc = wl_forward(c, tok, nb, pos + done, done + nb == n ? logits : NULL, err);
+        if (rc)
+            return rc;
+        done += nb;
+    }
+    return WANDLER_OK;
+}
+
+static void print_engine_json(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
+                              int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs, double bw,
+                              double wbytes)
+{
+    const char *slash = strrchr(model, '/');
+    const double tg0 = tg > 0 ? median(&runs[0].tg) : 0;
+    printf("{\"model\": \"%s\", \"model_path\": \"%s\", \"file_bytes\": %zu, \"n_params\": %llu, \"arch\": \"%s\", "
+           "\"isa\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"reps\": %d, ",
+           slash ? slash + 1 : model, model, file_bytes, (unsigned long long)m->n_params, m->arch_name, isa, threads,
+           pp, tg, reps);
+    printf("\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, "
+           "\"read_bandwidth_gb_s\": %.3f, \"weight_bytes_per_token\": %.0f, \"tg_bandwidth_fraction\": %.4f, "
+           "\"depths\": [",
+           pp > 0 ? median(&runs[0].pp) : 0, stddev(&runs[0].pp), tg0, stddev(&runs[0].tg), bw / 1e9, wbytes,
+           bw > 0 ? wbytes * tg0 / bw : 0);
+    for (int i = 0; i < n_runs; i++) {
+        const engine_run *r = &runs[i];
+        printf("%s{\"depth\": %d, \"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"pp_min\": %.3f, \"pp_max\": %.3f, "
+               "\"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, \"tg_min\": %.3f, \"tg_max\": %.3f}",
+               i ? ", " : "", r->depth, median(&r->pp), stddev(&r->pp), series_min(&r->pp), series_max(&r->pp),
+               median(&r->tg), stddev(&r->tg), series_min(&r->tg), series_max(&r->tg));
+    }
+    printf("]}\n");
+}
+
+static void print_engine_table(const char *model, size_t file_bytes, const wl_model *m, const char *isa, int threads,
+                               int pp, int tg, int reps, const engine_run *runs, int n_runs, double bw, double wbytes)
+{
+    printf("model: %s (%s, %.1f MiB, %.1fM params, %s, %d threads), %d repetitions\n", model, m->arch_name,
+           file_bytes / 1048576.0, m->n_params / 1e6, isa, threads, reps);
+    printf("%-16s %12s %10s %10s %10s\n", "test", "tokens/s", "spread", "min", "max");
+    for (int i = 0; i < n_runs; i++) {
+        const engine_run *r = &runs[i];
+        char name[48];
+        char at[24] = "";
+        if (r->depth > 0)
+            snprintf(at, sizeof at, " @ d%d", r->depth);
+        if (pp > 0) {
+            snprintf(name, sizeof name, "pp%d%s", pp, at);
+            printf("%-16s %12.2f %10.2f %10.2f %10.2f\n", name, median(&r->pp), stddev(&r->pp), series_min(&r->pp),
+                   series_max(&r->pp));
+        }
+        if (tg > 0) {
+            snprintf(name, sizeof name, "tg%d%s", tg, at);
+            printf("%-16s %12.2f %10.2f %10.2f %10.2f\n", name, median(&r->tg), stddev(&r->tg), series_min(&r->tg),
+                   series_max(&r->tg));
+        }
+    }
+    if (bw > 0) {
+        printf("memory read bandwidth: %.1f GB/s (%d threads)\n", bw / 1e9, threads);
+        if (tg > 0)
+            printf("decode reads %.1f MiB of weights per token: tg%d moves %.1f GB/s = %.0f%% of the bound "
+                   "(%.1f tokens/s)\n",
+                   wbytes / 1048576.0, tg, wbytes * median(&runs[0].tg) / 1e9, 100.0 * wbytes * median(&runs[0].tg) / bw,
+                   bw / wbytes);
+    }
+}
+
+static int parse_depths(const char *s, int *depths, int *n)
+{
+    char buf[128];
+    *n = 0;
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long d;
+        if (*n == MAX_DEPTHS || cli_parse_int("--depth", tok, 0, 1 << 20, &d))
+            return -1;
+        depths[(*n)++] = (int)d;
+    }
+    return *n ? 0 : -1;
+}
+
+static int engine_bench(const char *model, int pp, int tg, int reps, int threads, const int *depths, int n_depths,
+                        int probe_bw, int json)
+{
+    wandler_error err;
+    gguf_file *f = NULL;
+    wl_model *m = NULL;
+    wl_pool *pool = NULL;
+    wl_ctx *c = NULL;
+    float *logits = NULL;
+    engine_run runs[MAX_DEPTHS];
+    int status = 1, max_depth = 0;
+    memset(runs, 0, sizeof runs);
+    for (int i = 0; i < n_depths; i++)
+        max_depth = depths[i] > max_depth ? depths[i] : max_depth;
+    if (threads <= 0)
+        threads = wl_cpu_count();
+    const int isa = wl_isa_best();
+    const int n_ctx = max_depth + (pp > tg ? pp : tg) + 1;
+    if (gguf_open(model, &f, &err) || wl_model_load(f, &m, &err) || wl_pool_create(threads, &pool, &err) ||
+        wl_ctx_create(m, n_ctx, pool, isa, &c, &err)) {
+        fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
+        goto out;
+    }
+    if (!(logits = malloc((size_t)m->hp.n_vocab * sizeof *logits))) {
+        fprintf(stderr, "wandler bench: out of memory\n");
+        goto out;
+    }
+    unsigned long long rng = 1234;
+    /* warm-up: pages the weights in, starts the threads */
+    const int warm = pp > 0 ? pp : tg;
+    if (engine_feed(c, m->hp.n_vocab, warm < 64 ? warm : 64, 0, logits, &rng, &err) ||
+        engine_feed(c, m->hp.n_vocab, 1, 0, logits, &rng, &err))
+        goto fail;
+    for (int rep = 0; rep < reps; rep++) {
+        for (int i = 0; i < n_depths; i++) {
+            engine_run *r = &runs[i];
+            const int d = depths[i];
+            r->depth = d;
+            if (d > 0 && engine_feed(c, m->hp.n_vocab, d, 0, NULL, &rng, &err))
+                goto fail;
+            if (pp > 0) {
+                double t0 = now_s();
+                if (engine_feed(c, m->hp.n_vocab, pp, d, logits, &rng, &err))
+                    goto fail;
+                r->pp.v[r->pp.n++] = pp / (now_s() - t0);
+            }
+            if (tg > 0) {
+                double t0 = now_s();
+                for (int k = 0; k < tg; k++)
+                    if (engine_feed(c, m->hp.n_vocab, 1, d + k, logits, &rng, &err))
+                        goto fail;
+                r->tg.v[r->tg.n++] = tg / (now_s() - t0);
+            }
+        }
+    }
+    const double bw = probe_bw ? probe_read_bandwidth(pool) : 0, wbytes = weight_bytes_per_token(m);
+    const size_t file_bytes = (size_t)gguf_file_size(f);
+    if (json)
+        print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths, bw, wbytes);
+    else
+        print_engine_table(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths, bw,
+                           wbytes);
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
+out:
+    free(logits);
+    wl_ctx_free(c);
+    wl_pool_destroy(pool);
+    wl_model_free(m);
+    gguf_close(f);
+    return status;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
-    long pp = 128, tg = 64, reps = 5, threads = 0;
+    long pp = -1, tg = -1, reps = 5, threads = 0;
     int json = 0, modes[3] = {WANDLER_MODE_INLINE, WANDLER_MODE_THREAD, WANDLER_MODE_PROCESS}, n_modes = 3;
+    int api = 0, probe_bw = 1, depths[MAX_DEPTHS] = {0}, n_depths = 1;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *v;
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
@@ -204,10 +506,10 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(o, "--json")) {
             json = 1;
         } else if (!strcmp(o, "--pp")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(o, v, 4, 1 << 20, &pp))
+            if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(o, v, 0, 1 << 20, &pp))
                 return 2;
         } else if (!strcmp(o, "--tg")) {
-            if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(o, v, 2, 1 << 20, &tg))
+            if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(o, v, 0, 1 << 20, &tg))
                 return 2;
         } else if (!strcmp(o, "-r") || !strcmp(o, "--reps")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(o, v, 1, MAX_REPS, &reps))
@@ -222,6 +524,16 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "wandler bench: --modes takes a list of inline, thread, process\n");
                 return 2;
             }
+            api = 1;
+        } else if (!strcmp(o, "-d") || !strcmp(o, "--depth")) {
+            if (!(v = cli_value(argc, argv, &i)))
+                return 2;
+            if (parse_depths(v, depths, &n_depths)) {
+                fprintf(stderr, "wandler bench: --depth takes up to %d comma-separated token counts\n", MAX_DEPTHS);
+                return 2;
+            }
+        } else if (!strcmp(o, "--no-bw")) {
+            probe_bw = 0;
         } else if (o[0] == '-' && o[1]) {
             fprintf(stderr, "wandler bench: unknown option '%s'\n", o);
             return 2;
@@ -234,6 +546,21 @@ int cmd_bench(int argc, char **argv)
     }
     if (!model && !(model = cli_default_model())) {
         fprintf(stderr, "wandler bench: no model given and the bundled model was not found\n");
+        return 2;
+    }
+    if (!api) {
+        pp = pp < 0 ? 512 : pp;
+        tg = tg < 0 ? 128 : tg;
+        if (pp == 0 && tg == 0) {
+            fprintf(stderr, "wandler bench: nothing to measure (--pp 0 --tg 0)\n");
+            return 2;
+        }
+        return engine_bench(model, (int)pp, (int)tg, (int)reps, (int)threads, depths, n_depths, probe_bw, json);
+    }
+    pp = pp < 0 ? 128 : pp;
+    tg = tg < 0 ? 64 : tg;
+    if (pp < 4 || tg < 2) {
+        fprintf(stderr, "wandler bench: with --modes, --pp must be >= 4 and --tg >= 2\n");
         return 2;
     }
     mode_run runs[3];

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "engine/forward_impl.h"
+#include "engine/gemm.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "engine/tensor_type.h"
@@ -35,6 +36,7 @@ typedef struct mm_job {
     size_t x_stride;
     float *y;
     size_t ldy;
+    const void *prep; /* the activations in the pair layout of wl_gemm (gemm.h), or NULL */
 } mm_job;
 
 typedef struct mm_task {
@@ -73,7 +75,10 @@ static void mm_worker(void *ctx, int ith, int nth)
         const mm_job *jb = &t->jobs[j];
         int64_t r0, r1;
         split_rows(jb->w->ne[1], ith, nth, &r0, &r1);
-        if (r0 < r1)
+        if (r0 < r1 && jb->prep)
+            wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
+                    jb->ldy);
+        else if (r0 < r1)
             t->kt->matmul[jb->w->type](jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x,
                                        jb->x_stride, t->ntok, jb->y, jb->ldy);
     }
@@ -121,10 +126,20 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
         size_t stride;
         const void *xa = prepare_act(c, w[first]->type, x, ntok, w[first]->ne[0], &stride);
         mm_task task = {.kt = c->kt, .ntok = ntok, .act = act};
+        const void *prep[2] = {NULL, NULL}; /* by weight type: Q4_0, Q8_0 */
         for (int j = first; j < n; j++) {
             if (done[j] || wl_act_type(w[j]->type) != at)
                 continue;
-            task.jobs[task.n_jobs++] = (mm_job){w[j], xa, stride, y[j], (size_t)w[j]->ne[1]};
+            const void *pj = NULL;
+            if (ntok >= 2 && wl_gemm_supported(c->kt->isa, w[j]->type)) {
+                const int slot = w[j]->type == WL_TYPE_Q8_0;
+                if (!prep[slot]) {
+                    wl_gemm_prepare(w[j]->type, w[j]->ne[0], xa, stride, ntok, c->gemm_prep[slot]);
+                    prep[slot] = c->gemm_prep[slot];
+                }
+                pj = prep[slot];
+            }
+            task.jobs[task.n_jobs++] = (mm_job){w[j], xa, stride, y[j], (size_t)w[j]->ne[1], pj};
             done[j] = 1;
         }
         /* the fused gating needs gate and up in the same pass */
@@ -341,7 +356,9 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
 
     /* activation rows in kernel form are never wider than F32 ones */
     size_t act_cap = B * widest * sizeof(float);
-    size_t total = 0;
+    /* the pair layout of the prefill GEMM, once per weight type (Q4_0, Q8_0) */
+    const size_t gemm_cap = (wl_gemm_prep_bytes((int64_t)widest, (int64_t)B) + 63) / 64 * 64;
+    size_t total = 2 * gemm_cap;
     int bad = add_bytes(&total, kv_elems * 2, sizeof(uint16_t)) | add_bytes(&total, B * dim, sizeof(float)) |
               add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
               add_bytes(&total, B * kv_dim * 2, sizeof(float)) | add_bytes(&total, B * qkv_dim, sizeof(float)) |
@@ -380,7 +397,9 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     c->rope_cs = malloc(B * n_rot * sizeof(float));
     c->rope_cs_swa = malloc(B * n_rot * sizeof(float));
     c->act = malloc(act_cap);
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) ||
+    for (int i = 0; i < 2; i++)
+        c->gemm_prep[i] = aligned_alloc(64, gemm_cap);
+    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) ||
         !c->att || !c->hb || !c->hb2 || !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
         wl_ctx_free(c);
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory for a context of %d tokens (%zu bytes)",
@@ -409,6 +428,8 @@ void wl_ctx_free(wl_ctx *c)
     free(c->rope_cs);
     free(c->rope_cs_swa);
     free(c->act);
+    free(c->gemm_prep[0]);
+    free(c->gemm_prep[1]);
     free(c);
 }
 

@@ -2,9 +2,9 @@
  *
  * wl_pool_run(pool, fn, ctx) runs fn(ctx, ith, nth) once for every ith in [0, nth), with ith 0
  * on the calling thread, and returns when all have returned; everything the calls wrote is then
- * visible to the caller. Idle threads spin for up to 100 us after a job (yielding their core when
- * the machine is oversubscribed), then sleep on a futex, so an idle pool costs no CPU; a run
- * costs under a microsecond while the workers spin, some 20 us when they must be woken. One
+ * visible to the caller. Idle threads spin for up to 100 us after a job, then sleep on a futex,
+ * so an idle pool costs no CPU; a run costs under a microsecond while the workers spin, some
+ * 20 us when they must be woken. One
  * thread at a time may call wl_pool_run on a pool (the model's compute thread), and fn must not
  * call it again. Worker threads run with every signal blocked. No OpenMP. */
 #ifndef WL_ENGINE_THREADPOOL_H

@@ -1,0 +1,19 @@
+/* gemm_impl.h - what the per-ISA GEMM files give gemm.c (internal; see gemm.h). */
+#ifndef WL_ENGINE_GEMM_IMPL_H
+#define WL_ENGINE_GEMM_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes of one prepared block of a token pair: 64 quant bytes [t | t + 1], 16 int32 starting
+ * sums, 16 float scales [d_t x 8 | d_t+1 x 8]. */
+#define WL_GEMM_PREP_BLOCK 192
+
+#if defined(__x86_64__)
+/* gemm_avx512.c: Q8_0 and Q4_0 weights; AVX-512 F/BW/VL/DQ + VNNI. */
+void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep);
+void wl_gemm_avx512(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+                    const void *prep, int64_t ntok, float *y, size_t ldy);
+#endif
+
+#endif
