@@ -23,11 +23,12 @@
  *     products adds ~0.3% of the logits' scale, and gemma's post-norms rescale every branch to
  *     unit RMS, which keeps that error relative instead of letting the residual stream dilute
  *     it (measured worst: gemma3 Q8_0, 2.2e-2; llama 5e-3).
- *   k-quant weights (Q2_K..Q6_K mixes, on models of width 256 so the 256-value blocks fit),
- *     1e-1: their activations are Q8_K, one scale per 256 values, so small values lose more
- *     bits than with 32-value blocks, roughly doubling the error (measured worst: gemma3 Q6_K,
- *     4.9e-2; llama 1.5e-2 to 2e-2). A logic error moves logits by their own size (~1), far
- *     beyond these; the F32 runs are the strict check of the architectures.
+ *   k-quant weights (mixes that between them use Q2_K..Q6_K, on two-layer models of width 256
+ *     so the 256-value blocks fit), 1e-1: their activations are Q8_K, one scale per 256 values,
+ *     so small values lose more bits than with 32-value blocks, roughly doubling the error
+ *     (measured worst: gemma3 Q5_K_M, 3.3e-2; llama 1.5e-2 to 1.7e-2). A logic error moves
+ *     logits by their own size (~1), far beyond these; the F32 runs are the strict check of the
+ *     architectures.
  * Greedy tokens must match exactly, except at a near-tie: when the two paths pick different
  * tokens whose reference logits lie within the tolerance of each other, the step counts as a
  * tie (printed) and both continue with the reference's token. F32 runs may have at most 2 (with
@@ -86,7 +87,8 @@ static int make_tiny(const char *arch, const char *ftype, int wide, const char *
     p.seed = 42;
     p.n_threads = 2;
     p.sigma = strcmp(ftype, "F32") == 0 ? SIGMA_F32 : 0.0f;
-    if (wide) { /* rows of 256: the k-quants' blocks fit */
+    if (wide) { /* rows of 256: the k-quants' blocks fit; two layers are enough to test formats */
+        p.dims.n_layer = 2;
         p.dims.n_embd = 256;
         p.dims.n_ff = 512;
         if (p.dims.head_dim)
@@ -127,19 +129,51 @@ typedef struct run_result {
 /* Changes a loaded model before its context is made: a deliberately wrong architecture. */
 typedef void (*mutate_fn)(wl_model *m);
 
-/* The fast path with kernel family isa against the reference on the model at path. strict: any
- * disagreement beyond tol fails the test; otherwise it is counted and returned (for runs with a
- * mutated model, which must disagree). */
-static run_result run_compare(const char *label, const char *path, int isa, double tol, int max_ties, int strict,
-                              mutate_fn mutate)
+/* What the reference computes on a model, once for every kernel family to be compared with:
+ * the sequence (prompt, then the reference's greedy tokens) and the logits after each position
+ * from the last prompt token on. */
+typedef struct ref_trace {
+    int n_vocab;
+    int32_t seq[N_PROMPT + N_GEN];
+    float *logits; /* (N_GEN, n_vocab) */
+} ref_trace;
+
+static void ref_trace_make(const char *label, const char *path, ref_trace *tr)
+{
+    char msg[256];
+    ref_model *r;
+    if (ref_load(path, N_CTX, &r, msg, sizeof msg) != 0)
+        fail_msg("%s: reference: %s", label, msg);
+    const int nv = tr->n_vocab = ref_n_vocab(r);
+    tr->logits = malloc((size_t)N_GEN * nv * sizeof *tr->logits);
+    assert_non_null(tr->logits);
+    /* the prompt: BOS and 7 tokens */
+    tr->seq[0] = 1;
+    for (int i = 1; i < N_PROMPT; i++)
+        tr->seq[i] = (int32_t)(260 + 31 * i) % nv;
+    for (int i = 0; i < N_PROMPT; i++)
+        ref_forward(r, tr->seq[i], i, tr->logits);
+    for (int g = 0; g < N_GEN; g++) {
+        float *lg = tr->logits + (size_t)g * nv;
+        tr->seq[N_PROMPT + g] = argmax(lg, nv);
+        if (g + 1 < N_GEN)
+            ref_forward(r, tr->seq[N_PROMPT + g], N_PROMPT + g, lg + nv);
+    }
+    ref_free(r);
+}
+
+/* The fast path with kernel family isa against the reference's trace of the model at path: the
+ * prompt in one batch, then the reference's tokens one by one (so both always see the same
+ * sequence). strict: any disagreement beyond tol fails the test; otherwise it is counted and
+ * returned (for runs with a mutated model, which must disagree). */
+static run_result run_compare(const char *label, const char *path, const ref_trace *tr, int isa, double tol,
+                              int max_ties, int strict, mutate_fn mutate)
 {
     wandler_error err;
-    char msg[256];
     gguf_file *f;
     wl_model *m;
     wl_pool *pool;
     wl_ctx *c;
-    ref_model *r;
     assert_int_equal(gguf_open(path, &f, &err), WANDLER_OK);
     if (wl_model_load(f, &m, &err) != WANDLER_OK)
         fail_msg("%s: %s", label, err.message);
@@ -147,32 +181,23 @@ static run_result run_compare(const char *label, const char *path, int isa, doub
         mutate(m);
     assert_int_equal(wl_pool_create(2, &pool, &err), WANDLER_OK);
     assert_int_equal(wl_ctx_create(m, N_CTX, pool, isa, &c, &err), WANDLER_OK);
-    if (ref_load(path, N_CTX, &r, msg, sizeof msg) != 0)
-        fail_msg("%s: reference: %s", label, msg);
     const int nv = m->hp.n_vocab;
-    assert_int_equal(ref_n_vocab(r), nv);
-    float *fast = malloc((size_t)nv * sizeof *fast), *ref = malloc((size_t)nv * sizeof *ref);
+    assert_int_equal(tr->n_vocab, nv);
+    float *fast = malloc((size_t)nv * sizeof *fast);
 
-    /* the prompt: BOS and 7 tokens, one batch in the fast path, one by one in the reference */
-    int32_t seq[N_PROMPT + N_GEN];
-    seq[0] = 1;
-    for (int i = 1; i < N_PROMPT; i++)
-        seq[i] = (int32_t)(260 + 31 * i) % nv;
-    assert_int_equal(wl_forward(c, seq, N_PROMPT, 0, fast, &err), WANDLER_OK);
-    for (int i = 0; i < N_PROMPT; i++)
-        ref_forward(r, seq[i], i, ref);
-
+    assert_int_equal(wl_forward(c, tr->seq, N_PROMPT, 0, fast, &err), WANDLER_OK);
     run_result res = {0, 0, 0};
     char tokens[N_GEN * 6 + 1] = "";
     for (int g = 0; g < N_GEN; g++) {
         const int pos = N_PROMPT + g;
+        const float *ref = tr->logits + (size_t)g * nv;
         double ref_max, e = max_abs_diff(fast, ref, nv, &ref_max);
         if (e > res.max_err)
             res.max_err = e;
         if (strict && e > tol)
             fail_msg("%s: step %d: logits differ by %.3g (> %.3g; largest reference logit %.3g)", label, g, e, tol,
                      ref_max);
-        int32_t a = argmax(fast, nv), b = argmax(ref, nv);
+        int32_t a = argmax(fast, nv), b = tr->seq[pos];
         if (a != b) {
             double gap = ref[b] - ref[a];
             if (gap > tol || ++res.ties > max_ties) {
@@ -184,29 +209,19 @@ static run_result run_compare(const char *label, const char *path, int isa, doub
                 printf("    %s: step %d: near-tie %d/%d (gap %.2g), continuing with %d\n", label, g, a, b, gap, b);
             }
         }
-        seq[pos] = b;
         snprintf(tokens + strlen(tokens), sizeof tokens - strlen(tokens), " %d", b);
-        if (g + 1 < N_GEN) {
-            assert_int_equal(wl_forward(c, &seq[pos], 1, pos, fast, &err), WANDLER_OK);
-            ref_forward(r, seq[pos], pos, ref);
-        }
+        if (g + 1 < N_GEN)
+            assert_int_equal(wl_forward(c, &tr->seq[pos], 1, pos, fast, &err), WANDLER_OK);
     }
     if (strict)
         printf("  %-28s %-7s max |dlogit| %.2e (tol %.0e), %d ties, tokens%.40s...\n", label, wl_isa_name(isa),
                res.max_err, tol, res.ties, tokens);
     free(fast);
-    free(ref);
-    ref_free(r);
     wl_ctx_free(c);
     wl_pool_destroy(pool);
     wl_model_free(m);
     gguf_close(f);
     return res;
-}
-
-static run_result compare(const char *label, const char *path, int isa, double tol, int max_ties)
-{
-    return run_compare(label, path, isa, tol, max_ties, 1, NULL);
 }
 
 /* Runs arch in format ftype on every kernel family; skips a format the quantizer or kernels lack. */
@@ -237,9 +252,12 @@ static void check_arch(const char *arch, const char *ftype, int wide)
     }
     assert_int_equal(rc, WANDLER_OK);
     wl_model_free(m);
+    ref_trace tr;
+    ref_trace_make(label, path, &tr);
     for (int isa = 0; isa < WL_ISA_COUNT; isa++)
         if (wl_isa_available(isa))
-            compare(label, path, isa, tol, f32 ? MAX_TIES_F32 : MAX_TIES_QUANT);
+            run_compare(label, path, &tr, isa, tol, f32 ? MAX_TIES_F32 : MAX_TIES_QUANT, 1, NULL);
+    free(tr.logits);
     unlink(path);
 }
 
@@ -268,7 +286,8 @@ static void test_q4_0(void **state)
 static void test_kquants(void **state)
 {
     (void)state;
-    static const char *const MIXES[] = {"Q4_K_M", "Q5_K_M", "Q6_K", "Q3_K_M", "Q2_K", "Q4_K_S"};
+    /* between them every k-quant: Q4_K + Q6_K, Q5_K + Q6_K, Q3_K + Q4_K + Q5_K, Q2_K + Q3_K + Q4_K */
+    static const char *const MIXES[] = {"Q4_K_M", "Q5_K_M", "Q3_K_M", "Q2_K"};
     for (size_t i = 0; i < sizeof MIXES / sizeof MIXES[0]; i++)
         for (int a = 0; a < N_ARCHS; a++)
             check_arch(ARCHS[a], MIXES[i], 1);
@@ -359,14 +378,17 @@ static void test_mutations_detected(void **state)
     char path[1024];
     const char *made = "";
     wandler_error err;
+    ref_trace tr = {0};
     for (size_t i = 0; i < sizeof MUTATIONS / sizeof MUTATIONS[0]; i++) {
         const mutation *mu = &MUTATIONS[i];
         snprintf(path, sizeof path, "%s/mut-%s.gguf", g_dir, mu->arch);
         if (strcmp(made, mu->arch) != 0) {
+            free(tr.logits);
             assert_int_equal(make_tiny(mu->arch, "F32", 0, path, &err), WANDLER_OK);
+            ref_trace_make(mu->arch, path, &tr);
             made = mu->arch;
         }
-        run_result r = run_compare(mu->what, path, wl_isa_best(), TOL_F32, MAX_TIES_F32, 0, mu->apply);
+        run_result r = run_compare(mu->what, path, &tr, wl_isa_best(), TOL_F32, MAX_TIES_F32, 0, mu->apply);
         printf("  %-7s %-52s max |dlogit| %.2e (%.0fx tol), %2d/%d tokens differ\n", mu->arch, mu->what, r.max_err,
                r.max_err / TOL_F32, r.misses, N_GEN);
         if (!(r.max_err > TOL_F32 || r.misses > 0))
@@ -375,6 +397,7 @@ static void test_mutations_detected(void **state)
         if (i + 1 == sizeof MUTATIONS / sizeof MUTATIONS[0] || strcmp(MUTATIONS[i + 1].arch, mu->arch) != 0)
             unlink(path);
     }
+    free(tr.logits);
 }
 
 /* The reference reproduces the golden greedy tokens of the real stories260K model (so the
