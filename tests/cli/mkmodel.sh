@@ -16,6 +16,20 @@ for arch in llama qwen2 qwen3 gemma2 gemma3 phi3; do
     grep -q "general.architecture *string *\"$arch\"" "$tmp/insp" || fail "$arch: architecture key"
     grep -q "tokenizer.ggml.tokens *array *string\[512\]" "$tmp/insp" || fail "$arch: vocabulary"
     grep -Eq "blk.1.ffn_down.weight +$t " "$tmp/insp" || fail "$arch: ffn_down format"
+    # the loader's reading of the architecture, as inspect reports it
+    case $arch in
+      llama)  want="adjacent pairs over 16 of 16 dims, base 10000, Llama 3 frequency divisors" ;;
+      qwen2)  want="separate q/k/v with biases" ;;
+      qwen3)  want="4 query / 2 KV heads of 32" ;;
+      gemma2) want="sliding window of 8 on 2 of 4 layers (0 2)" ;;
+      gemma3) want="sliding window of 8 on 5 of 6 layers (0 1 2 3 4), RoPE base 10000 there" ;;
+      phi3)   want="NeoX halves over 16 of 24 dims, base 10000, LongRoPE factors" ;;
+    esac
+    grep -qF "$want" "$tmp/insp" || { sed -n '/model as wandler/,$p' "$tmp/insp"; fail "$arch: inspect lacks '$want'"; }
+    if [ $arch = gemma2 ]; then
+      grep -qF "scores soft-capped at 0.15" "$tmp/insp" && grep -qF "logits soft-capped at 3" "$tmp/insp" \
+        || fail "gemma2: soft-caps"
+    fi
     a=$("$wandler" run "$m" -p "The quick brown fox" -n 24 --temp 0 --worker inline 2> "$tmp/err") || { cat "$tmp/err"; fail "run $arch $t"; }
     grep -q "24 generated" "$tmp/err" || { cat "$tmp/err"; fail "$arch $t: summary"; }
     b=$("$wandler" run "$m" -p "The quick brown fox" -n 24 --temp 0 --worker thread 2>/dev/null) || fail "run $arch $t (thread)"
@@ -43,6 +57,11 @@ grep -Eq "token_embd.weight +Q8_0 +\[64, 151936\]" "$tmp/insp" || fail "vocab si
 "$wandler" inspect "$tmp/d.gguf" > "$tmp/insp" || fail "inspect --dims model"
 grep -q "llama.block_count *u32 *3" "$tmp/insp" || fail "--dims layers"
 "$wandler" run "$tmp/d.gguf" -n 4 --temp 0 >/dev/null 2>&1 || fail "run --dims model"
+
+# inspect says why a file would not run (a vocabulary-only file has no weights)
+"$wandler" inspect "$shared/tokenizer/ggml-vocab-qwen2.gguf" > "$tmp/insp" || fail "inspect vocab file"
+grep -qF "not runnable: tensor 'token_embd.weight' is missing (WANDLER_ERR_MODEL_MISSING_TENSOR)" "$tmp/insp" \
+  || fail "inspect: not runnable"
 
 # errors
 "$wandler" mkmodel --shape tiny "$tmp/x.gguf" 2> "$tmp/e"; [ $? -eq 2 ] || fail "tiny without arch"
