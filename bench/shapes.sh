@@ -38,6 +38,7 @@ shapes=(
   "gemma-3-1b -"
 )
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "| shape | type | params | file MiB | make s | load ms | RSS after load MiB (heap / file pages) | RSS after decode MiB | prefill tok/s | decode tok/s |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for entry in "${shapes[@]}"; do
@@ -80,3 +81,4 @@ done
 rm -f "$out/err" "$out/run.err"
 echo
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $tg decode tokens after a 20-token prompt, threads: ${threads/#0/all}."
+echo "$(date -u '+%F %H:%M') UTC, wandler $(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo '?'), load average (1, 5, 15 min) $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
