@@ -34,13 +34,21 @@ static void to_f32_scalar(float *dst, const uint16_t *src, int n)
         dst[i] = wl_fp16_to_fp32(src[i]);
 }
 
-/* sum_i qf[i] * k[i] over halves k, accumulated in float */
+static void to_f16_scalar(uint16_t *dst, const float *src, int n)
+{
+    for (int i = 0; i < n; i++)
+        dst[i] = wl_fp32_to_fp16(src[i]);
+}
+
+/* sum_i qf[i] * k[i] over halves k: 8 float lanes, element i fused-multiply-added into lane
+ * i % 8 in index order, then the lanes summed as ((0+4) + (2+6)) + ((1+5) + (3+7)) (the
+ * canonical order of attention_impl.h, which one AVX2 register computes directly) */
 static float dot_scalar(const float *qf, const uint16_t *k, int n)
 {
-    float s = 0.0f;
+    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int i = 0; i < n; i++)
-        s += qf[i] * wl_fp16_to_fp32(k[i]);
-    return s;
+        l[i % 8] = fmaf(qf[i], wl_fp16_to_fp32(k[i]), l[i % 8]);
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
 /* acc[i] = half(acc[i] * s) */
@@ -57,11 +65,13 @@ static void mad_scalar(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = wl_fp32_to_fp16(fmaf(wl_fp16_to_fp32(v[i]), s, wl_fp16_to_fp32(acc[i])));
 }
 
-static const wl_att_ops SCALAR_OPS = {to_f32_scalar, dot_scalar, scale_scalar, mad_scalar};
+static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar};
 
 const wl_att_ops *wl_att_ops_for(int isa)
 {
 #if defined(__x86_64__)
+    if (isa == WL_ISA_AVX512 && wl_isa_available(WL_ISA_AVX512))
+        return &wl_att_ops_avx512;
     if ((isa == WL_ISA_AVX2 || isa == WL_ISA_AVX512) && wl_isa_available(WL_ISA_AVX2))
         return &wl_att_ops_avx2;
 #endif
@@ -93,8 +103,7 @@ static void att_worker(void *ctx, int ith, int nth)
         const size_t head_off = layer_off + (size_t)(h / group) * c->n_ctx * hd;
         const uint16_t *K = c->k_cache + head_off, *V = c->v_cache + head_off;
 
-        for (int i = 0; i < hd; i++)
-            qh[i] = wl_fp32_to_fp16(q[i]);
+        ops->to_f16(qh, q, hd);
         ops->to_f32(qf, qh, hd);
         memset(acc, 0, (size_t)hd * sizeof *acc);
         float max = -INFINITY, sum = 0.0f;

@@ -1,7 +1,7 @@
 /* attention_avx2.c - attention's half-precision steps with F16C and FMA (see attention_impl.h).
  * Conversions are exact in both directions (round to nearest even, like wl_fp32_to_fp16), the
- * multiply-add is fused like fmaf, and dot keeps its index-order sum: the results are the scalar
- * versions' bit for bit, only faster. */
+ * multiply-add is fused like fmaf, and dot keeps the 8 lanes of the scalar version: the results
+ * are the scalar versions' bit for bit, only faster. */
 #include <immintrin.h>
 
 /* the sums must round after every product, as the scalar versions do */
@@ -21,19 +21,29 @@ static void to_f32_avx2(float *dst, const uint16_t *src, int n)
         dst[i] = wl_fp16_to_fp32(src[i]);
 }
 
-static float dot_avx2(const float *qf, const uint16_t *k, int n)
+static void to_f16_avx2(uint16_t *dst, const float *src, int n)
 {
-    float kf[8];
-    float s = 0.0f;
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        _mm256_storeu_ps(kf, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))));
-        for (int j = 0; j < 8; j++)
-            s += qf[i + j] * kf[j];
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
-        s += qf[i] * wl_fp16_to_fp32(k[i]);
-    return s;
+        dst[i] = wl_fp32_to_fp16(src[i]);
+}
+
+/* also the AVX-512 family's dot (attention_avx512.c) */
+float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
+
+float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(qf + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))), acc);
+    float l[8];
+    _mm256_storeu_ps(l, acc);
+    for (; i < n; i++) /* a tail continues the lanes */
+        l[i % 8] = __builtin_fmaf(qf[i], wl_fp16_to_fp32(k[i]), l[i % 8]);
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
 static void scale_avx2(uint16_t *acc, float s, int n)
@@ -61,4 +71,4 @@ static void mad_avx2(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = wl_fp32_to_fp16(__builtin_fmaf(wl_fp16_to_fp32(v[i]), s, wl_fp16_to_fp32(acc[i])));
 }
 
-const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, dot_avx2, scale_avx2, mad_avx2};
+const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2};

@@ -234,10 +234,8 @@ static void attention_block(wl_ctx *c, int il, int pos0, int ntok)
                 q[i] *= hp->q_scale;
         for (int h = 0; h < hp->n_head_kv; h++) {
             size_t off = (((size_t)il * hp->n_head_kv + h) * c->n_ctx + pos0 + t) * hd;
-            for (int i = 0; i < hd; i++) {
-                c->k_cache[off + i] = wl_fp32_to_fp16(k[(size_t)h * hd + i]);
-                c->v_cache[off + i] = wl_fp32_to_fp16(v[(size_t)h * hd + i]);
-            }
+            c->att_ops->to_f16(c->k_cache + off, k + (size_t)h * hd, hd);
+            c->att_ops->to_f16(c->v_cache + off, v + (size_t)h * hd, hd);
         }
     }
 
