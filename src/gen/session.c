@@ -1,5 +1,6 @@
 #include "gen/session.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -189,6 +190,20 @@ int wl_session_eval(wl_session *s, const int32_t *tokens, int n, const wl_stop_c
         s->n_cached = pos + nb;
         if (n_evaluated)
             *n_evaluated += nb;
+    }
+    /* Corrupt weights (a NaN or Inf block scale in a quantized tensor: checking every scale at
+     * load would read the whole file and defeat the mapping) show up here as non-finite logits.
+     * Refuse them clearly rather than sample from garbage; the KV cache holds the same garbage,
+     * so it is dropped too. */
+    const float *lg = s->logits;
+    for (int i = 0; i < s->model->hp.n_vocab; i++) {
+        if (!isfinite(lg[i])) {
+            s->n_cached = 0;
+            return wl_error(err, WANDLER_ERR_MODEL_BAD_TENSOR_DATA,
+                            "the model computed a non-finite logit (%s for token %d at position %d): its "
+                            "weights hold NaN or Inf values (a corrupt or badly quantized file)",
+                            isnan(lg[i]) ? "NaN" : "Inf", i, n - 1);
+        }
     }
     s->logits_valid = 1;
     return WANDLER_OK;

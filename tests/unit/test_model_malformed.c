@@ -6,9 +6,9 @@
  * Malformed quantized data, on tiny random models of every weight format (mkmodel): NaN / Inf
  * block scales and mins, tensor data cut short by the end of the file, a tensor whose type id
  * says another format (so its byte size no longer matches its slot), rows that are not whole
- * blocks. Each gives a load error naming the tensor, or loads and generates (non-finite logits
- * make no crash: the sampler never picks a NaN), never a crash or undefined behaviour (the
- * sanitizer build runs these too). */
+ * blocks. Each gives a load error naming the tensor, or loads and generates: finite text, or
+ * WANDLER_ERR_MODEL_BAD_TENSOR_DATA when the spoiled block makes the logits non-finite. Never a
+ * crash or undefined behaviour (the sanitizer build runs these too). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -359,6 +359,7 @@ static void test_bad_block_scales(void **state)
     char path[512], bad[512];
     snprintf(path, sizeof path, "%s/clean.gguf", dir);
     snprintf(bad, sizeof bad, "%s/bad.gguf", dir);
+    int bos_errors = 0;
     for (size_t fi = 0; fi < N_FORMATS; fi++) {
         const quant_format *q = &FORMATS[fi];
         make_quant_model(q->type, path);
@@ -395,16 +396,27 @@ static void test_bad_block_scales(void **state)
                 if (w == 2 && (rc != WANDLER_OK || gen_rc != WANDLER_OK || strcmp(got, want) != 0))
                     fail_msg("%s %s in an unused row changed the result: '%s', clean '%s'",
                              wl_type_name(q->type), spoils[si].name, got, want);
+                /* where the spoiled block is read, the result is finite text or the clear
+                 * error the session gives for non-finite logits, never NaN-driven sampling */
+                if (rc == WANDLER_OK && gen_rc != WANDLER_OK && gen_rc != WANDLER_ERR_MODEL_BAD_TENSOR_DATA)
+                    fail_msg("%s %s: generation failed with %s: %s", wl_type_name(q->type), spoils[si].name,
+                             wandler_status_name(gen_rc), got);
+                if (gen_rc == WANDLER_ERR_MODEL_BAD_TENSOR_DATA && !strstr(got, "non-finite"))
+                    fail_msg("%s %s: unclear message: %s", wl_type_name(q->type), spoils[si].name, got);
+                if (w == 1)
+                    bos_errors += gen_rc == WANDLER_ERR_MODEL_BAD_TENSOR_DATA;
                 if (fi == 0 || w != 1)
                     continue;
-                printf("  %-4s %-10s in the BOS row: load %s, generate %s\n",
+                printf("  %-4s %-10s in the BOS row: load %s, generate %s %.60s\n",
                        wl_type_name(q->type), spoils[si].name, wandler_status_name(rc),
-                       rc ? "-" : wandler_status_name(gen_rc));
+                       rc ? "-" : wandler_status_name(gen_rc), got);
             }
         }
         free(b);
         free(clean);
     }
+    /* a NaN / Inf scale in the row of the first prompt token reaches the logits every time */
+    assert_true(bos_errors > 0);
     unlink(path);
     unlink(bad);
     rmdir(dir);
