@@ -390,7 +390,8 @@ int wl_cache_list(const char *root, void (*fn)(const wl_cache_listing *e, void *
     else if (r != 0)
         rc = wl_error(err, WANDLER_ERR_IO, "cannot read the cache %s: %s", root, strerror(errno));
     if (rc == WANDLER_OK) {
-        qsort(w.items, w.n, sizeof *w.items, by_source);
+        if (w.n) /* qsort wants a valid pointer even for no items */
+            qsort(w.items, w.n, sizeof *w.items, by_source);
         for (size_t i = 0; i < w.n; i++)
             fn(&w.items[i].l, user);
     }

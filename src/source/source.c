@@ -21,7 +21,6 @@
 #define MAX_ATTEMPTS 3 /* a resume the server cannot continue restarts from zero */
 
 typedef struct resolver {
-    const char *root;         /* the cache root */
     const wl_source_ref *ref;
     const wl_cache_paths *p;
     const wl_source_opts *o;
@@ -279,13 +278,11 @@ static int download(resolver *R, wl_cache_meta *meta, int complete, char **path,
     }
     if (rc != WANDLER_OK) {
         /* the partial file stays for the next load to resume; when nothing arrived (a 404, a
-         * typo, a refused connection) the entry is deleted, lock and directories included,
-         * so that failed attempts do not litter the cache. The lock is ours: deleting it is
-         * safe (wl_cache_trylock checks that the file it locked is still the one named). */
-        int removed;
-        wandler_error ignore;
-        if (file_size(p->partial) == 0 && !complete)
-            wl_cache_remove(R->root, p, &removed, &ignore);
+         * typo, a refused connection) it goes, so that `wandler ls` does not list failed
+         * attempts. The lock file and directories stay: deleting a lock file others may be
+         * opening at this moment would let two of them hold "the" lock at once. */
+        if (file_size(p->partial) == 0)
+            drop_partial(p);
         return rc;
     }
     if (res.not_modified) /* cannot happen without If-None-Match; be safe */
@@ -426,7 +423,6 @@ int wl_source_resolve(const char *source, const wl_source_opts *opts, const wl_s
     int rc = make_paths(source, &ref, &root, &p, err);
     if (rc)
         return rc;
-    R.root = root;
     R.ref = &ref;
     R.p = &p;
     rc = resolve_remote(&R, path, err);

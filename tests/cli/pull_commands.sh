@@ -43,6 +43,14 @@ WANDLER_OFFLINE=1 "$wandler" inspect "$url" > /dev/null 2>&1 || fail "offline in
 WANDLER_OFFLINE=1 "$wandler" inspect "$base/files/other.gguf" > /dev/null 2> "$tmp/err"; [ $? -eq 1 ] || fail "offline miss"
 grep -q WANDLER_ERR_OFFLINE "$tmp/err" || { cat "$tmp/err"; fail "offline message"; }
 
+# proxies come from the environment: a host that does not exist, reached through the test
+# server acting as the proxy (no DNS lookup: the proxy is asked for the absolute URL)
+http_proxy="$base" "$wandler" pull "http://models.invalid/files/stories260K.gguf" > "$tmp/out" 2> "$tmp/err" \
+  || { cat "$tmp/err"; fail "pull through http_proxy"; }
+cmp -s "$(cat "$tmp/out")" "$model" || fail "the file pulled through the proxy differs"
+sleep 0.2
+grep -q '"path": "http://models.invalid/files/stories260K.gguf"' "$log" || { cat "$log"; fail "not through the proxy"; }
+
 # hostile sources: path traversal, bad URLs, reserved names; never a crash, always exit 1
 for bad in 'hf://a/../../etc/passwd' 'hf://../x/y.gguf' 'hf://a/b/x/../../../y.gguf' 'hf://a/b/..' \
            'hf://a/b/c.gguf@../../x' 'hf://a/b/c.gguf.partial' 'http://' 'http://[::1/x.gguf' \

@@ -27,6 +27,9 @@ restart then):
   {"content_range": "V"}   answer range requests with Content-Range: V (hostile ranges)
   {"etag": "V"}            send ETag: V for /files/ (hostile identities)
 
+A request for an absolute URL (as to a proxy, http_proxy=http://127.0.0.1:PORT) is served as
+the URL's path: the tests use it to show that proxies come from the environment.
+
 Every request is appended to the log file as one JSON line: method, path, status, range,
 inm (If-None-Match), auth (the Authorization header or null), host, bytes (body bytes sent).
 """
@@ -136,7 +139,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         state = self.server.state
         ctl = state.ctl()
-        parts = self.path.split("?")[0].split("/")
+        path = self.path
+        if path.startswith("http://"):  # a request to us as a proxy: serve it as our own path
+            path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
+        parts = path.split("?")[0].split("/")
         root = state.args.root
         if ctl.get("auth"):
             if self.headers.get("Authorization") != "Bearer " + ctl["auth"]:
