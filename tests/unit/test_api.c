@@ -240,18 +240,22 @@ static void test_abort(void **state)
     wandler_result res;
     assert_int_equal(wandler_stream_result(st, &res, &err), WANDLER_OK);
     assert_int_equal(res.finish_reason, WANDLER_FINISH_ABORT);
-    assert_true(res.usage.completion_tokens >= 3 && res.usage.completion_tokens < 10);
+    /* The worker runs ahead of the reader by at most the stream's buffer (64 parts), however
+     * slow the machine; far below the 1000 tokens asked for. */
+    assert_true(res.usage.completion_tokens >= 3 && res.usage.completion_tokens < 3 + 64 + 8);
     assert_true(res.text_len > 0);
     wandler_result_free(&res);
     wandler_stream_free(st);
 
-    /* aborted before the first part: no tokens, finish abort */
+    /* aborted before reading anything: finish abort, with whatever the worker had made by then
+     * (usually nothing; on a busy machine the abort can reach it a few tokens late) */
     assert_int_equal(wandler_stream_text(m, &r, &st, &err), WANDLER_OK);
     wandler_stream_abort(st);
     assert_int_equal(wandler_stream_result(st, &res, &err), WANDLER_OK);
     assert_int_equal(res.finish_reason, WANDLER_FINISH_ABORT);
-    assert_int_equal(res.usage.completion_tokens, 0);
-    assert_string_equal(res.text, "");
+    assert_true(res.usage.completion_tokens < 64 + 8);
+    if (res.usage.completion_tokens == 0)
+        assert_string_equal(res.text, "");
     wandler_result_free(&res);
     wandler_stream_free(st);
 
