@@ -80,7 +80,8 @@ int cli_progress_interrupted(void);
  * *path (malloc'd) to the cached file. Returns 0, 1 after printing the error as "wandler CMD:
  * ...", or 130 after Ctrl-C (the partial download is kept). */
 int cli_pull_source(const char *cmd, const char *source, const char *sha256, int quiet, char **path);
-/* For commands that open the GGUF file themselves (inspect, tokenize, render): when MODEL, the
+/* For commands that open the GGUF file themselves (inspect, tokenize, render, bench without
+ * --modes): when MODEL, the
  * first positional argument, is a URL or hf:// source, pulls it and replaces argv[i] with the
  * cached file's path. Returns 0 to go on, else the exit status (as cli_pull_source). */
 int cli_resolve_model_arg(const char *cmd, int argc, char **argv);

@@ -2,7 +2,8 @@
  *   wandler pull SOURCE   download a URL or hf:// source (or check that the cached copy is
  *                         current) and print the cached file's path
  * and the same for the MODEL argument of the commands that read a GGUF file themselves instead
- * of through wandler_load_model() (inspect, tokenize, render): see cli_resolve_model_arg(). */
+ * of through wandler_load_model() (inspect, tokenize, render, bench without --modes): see
+ * cli_resolve_model_arg(). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,9 +59,10 @@ int cli_pull_source(const char *cmd, const char *source, const char *sha256, int
     return 0;
 }
 
-/* Options of inspect, tokenize and render that take a value, so that the value is not taken
- * for MODEL. A new such option whose value could be a URL must be added here. */
-static const char *const VALUE_OPTIONS[] = {"--template", "--messages", "--bos", "--eos", NULL};
+/* Options of inspect, tokenize, render and bench that take a value, so that the value is not
+ * taken for MODEL. A new such option must be added here. */
+static const char *const VALUE_OPTIONS[] = {"--template", "--messages", "--bos", "--eos", "--pp", "--tg", "-r",
+                                            "--reps", "-t", "--threads", "-d", "--depth", "--modes", NULL};
 
 static int takes_value(const char *opt)
 {
@@ -72,6 +74,11 @@ static int takes_value(const char *opt)
 
 int cli_resolve_model_arg(const char *cmd, int argc, char **argv)
 {
+    /* bench --modes loads through wandler_load_model(), which takes the source as it is (and
+     * reports the cache figures); bench without it runs the engine on the file itself */
+    for (int i = 1; i < argc && !strcmp(cmd, "bench"); i++)
+        if (!strcmp(argv[i], "--modes"))
+            return 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) /* nothing of these commands uses it; do not guess past it */

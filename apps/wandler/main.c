@@ -36,7 +36,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize") || !strcmp(cmd, "render")) {
+    if (!strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize") || !strcmp(cmd, "render") || !strcmp(cmd, "bench")) {
         /* they read the GGUF file themselves: a URL or hf:// MODEL is pulled into the cache first */
         int st = cli_resolve_model_arg(cmd, argc - 1, argv + 1);
         if (st)
