@@ -134,9 +134,15 @@ int cmd_chat(int argc, char **argv)
     if (!seed_given)
         req.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
     opts.on_log = cli_log;
+    cli_progress progress; /* a model from a URL or hf:// downloads on first use: show it */
+    cli_progress_init(&progress, stderr);
+    opts.on_progress = cli_load_progress;
+    opts.progress_user = &progress;
     wandler_model *m;
     wandler_error err;
-    if (wandler_load_model(model, &opts, &m, &err) != WANDLER_OK) {
+    int load_rc = wandler_load_model(model, &opts, &m, &err);
+    cli_progress_end(&progress);
+    if (load_rc != WANDLER_OK) {
         fprintf(stderr, "wandler chat: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
         return 1;
     }

@@ -77,6 +77,7 @@ export WANDLER_HF_ENDPOINT="$base"
 "$wandler" run hf://someone/stories/stories260K.gguf -p "Once upon a time" -n 24 --temp 0 --no-echo \
   > "$tmp/remote" 2> "$tmp/err" || { cat "$tmp/err"; fail "run hf://"; }
 cmp -s "$tmp/local" "$tmp/remote" || fail "run hf:// text differs from the local file's"
+grep -q "^downloading: 100%" "$tmp/err" || { cat "$tmp/err"; fail "run hf:// shows no download progress"; }
 [ -f "$WANDLER_CACHE_DIR/hf/someone/stories/main/stories260K.gguf" ] || fail "hf:// entry not in the cache"
 WANDLER_OFFLINE=1 "$wandler" run hf://someone/stories/stories260K.gguf -p "Once upon a time" -n 24 --temp 0 \
   --no-echo > "$tmp/offline" 2>/dev/null || fail "offline run from the cache"
