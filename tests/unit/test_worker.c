@@ -216,6 +216,8 @@ static void test_timeout(void **state)
         assert_true(last == WANDLER_FINISH_TIMEOUT || last == WANDLER_FINISH_LENGTH);
         if (last == WANDLER_FINISH_TIMEOUT)
             timeouts++;
+        else
+            assert_true(text > 0); /* ran to the end of the context */
         wandler_stream_free(st);
         /* the model is usable next */
         wandler_request g = greedy("Once", 5);
