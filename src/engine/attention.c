@@ -79,7 +79,7 @@ const wl_att_ops *wl_att_ops_for(int isa)
     return &SCALAR_OPS;
 }
 
-/* For each (token, head) pair of this thread: softmax(q . K^T * scale) V over the positions the
+/* For each (token, head) pair of chunk ith of nth (pairs ith, ith + nth, ...): softmax(q . K^T * scale) V over the positions the
  * token sees, in one pass with an online softmax. */
 static void att_worker(void *ctx, int ith, int nth)
 {
@@ -129,8 +129,17 @@ static void att_worker(void *ctx, int ith, int nth)
     }
 }
 
+int wl_att_chunks(const wl_pool *pool)
+{
+    /* more chunks than threads, so a thread the OS runs less (a shared machine) takes fewer */
+    return wl_pool_size(pool) * 4;
+}
+
 void wl_attention(wl_ctx *c, int il, int pos0, int ntok)
 {
     att_task at = {c, il, pos0, ntok};
-    wl_pool_run(c->pool, att_worker, &at);
+    if (ntok == 1) /* decode: chunks for whoever is free; prefill: one per thread (threadpool.c) */
+        wl_pool_run_n(c->pool, att_worker, &at, wl_att_chunks(c->pool));
+    else
+        wl_pool_run(c->pool, att_worker, &at);
 }

@@ -26,6 +26,7 @@
 #include "util/error.h"
 
 #define MAX_BATCH 64
+#define MM_CHUNKS_PER_THREAD 4 /* row ranges per thread and matrix product (wl_pool_run_n) */
 
 /* ---- matrix products over the pool ---- */
 
@@ -144,7 +145,13 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
         }
         /* the fused gating needs gate and up in the same pass */
         task.glu_up = glu_up && task.n_jobs == n ? glu_up : NULL;
-        wl_pool_run(c->pool, mm_worker, &task);
+        /* decode: many short products, in more chunks than threads taken by whoever is free (a
+         * thread the OS runs less on a shared machine takes fewer); prefill: one row range per
+         * thread (threadpool.c) */
+        if (ntok == 1)
+            wl_pool_run_n(c->pool, mm_worker, &task, wl_pool_size(c->pool) * MM_CHUNKS_PER_THREAD);
+        else
+            wl_pool_run(c->pool, mm_worker, &task);
         passes++;
     }
     if (glu_up && passes > 1)
@@ -361,7 +368,7 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
               add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
               add_bytes(&total, B * kv_dim * 2, sizeof(float)) | add_bytes(&total, B * qkv_dim, sizeof(float)) |
               add_bytes(&total, B * (ff + up_rows), sizeof(float)) |
-              add_bytes(&total, (size_t)wl_pool_size(pool) * 4 * hp->head_dim, sizeof(uint16_t)) |
+              add_bytes(&total, (size_t)wl_att_chunks(pool) * 4 * hp->head_dim, sizeof(uint16_t)) |
               add_bytes(&total, B * n_rot * 2, sizeof(float)) | add_bytes(&total, act_cap, 1);
     if (bad)
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "context of %d tokens is too large", n_ctx);
@@ -390,7 +397,7 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     c->att = malloc(B * q_dim * sizeof(float));
     c->hb = malloc(B * ff * sizeof(float));
     c->hb2 = malloc(B * up_rows * sizeof(float));
-    c->att_scratch = malloc((size_t)wl_pool_size(pool) * 4 * hp->head_dim * sizeof(uint16_t));
+    c->att_scratch = malloc((size_t)wl_att_chunks(pool) * 4 * hp->head_dim * sizeof(uint16_t));
     c->att_ops = wl_att_ops_for(isa);
     c->rope_cs = malloc(B * n_rot * sizeof(float));
     c->rope_cs_swa = malloc(B * n_rot * sizeof(float));

@@ -31,7 +31,7 @@ struct wl_ctx {
     float *att;      /* (B, q_dim) attention output, per head concatenated */
     float *hb;       /* (B, n_ff) gate, then act(gate) * up */
     float *hb2;      /* (B, n_ff) up; (B, 2 n_ff) gate and up of a fused Wup */
-    uint16_t *att_scratch; /* (n_threads, 4 * head_dim) per thread: the query in half, the
+    uint16_t *att_scratch; /* (wl_att_chunks, 4 * head_dim) per chunk: the query in half, the
                             * half accumulator, the query as floats (2 * head_dim halves' room) */
     const wl_att_ops *att_ops; /* attention's vector steps for the kernel family */
     float *rope_cs;     /* (B, n_rot) cos, sin pairs of each token's position, global layers */
@@ -47,6 +47,9 @@ struct wl_ctx {
  * window of a sliding-window layer): c->q -> c->att. Splits the (token, head) pairs over the
  * pool. */
 void wl_attention(wl_ctx *c, int il, int pos0, int ntok);
+
+/* How many chunks wl_attention cuts its (token, head) pairs into for the pool's threads. */
+int wl_att_chunks(const wl_pool *pool);
 
 /* The attention steps to use with kernel family isa (all give the same bits). */
 const wl_att_ops *wl_att_ops_for(int isa);

@@ -1,20 +1,29 @@
 /* threadpool.c - a persistent pool of compute threads, woken per job by a generation counter.
  *
- * One job at a time: the caller publishes (fn, ctx), sets `pending` to the number of workers
- * and bumps `generation`. Workers watch `generation`: they spin on it for a short while after
- * each job (the next job of a forward pass usually comes within microseconds, and a futex wake
- * costs tens of them), then sleep on it with FUTEX_WAIT. The caller runs ith 0 itself, then
- * waits for `pending` to reach 0 the same way: spin, then sleep until the last worker wakes it.
+ * One job at a time, cut into n chunks: the caller publishes (fn, ctx) and the job word (a tag,
+ * n, and the next chunk to take), then bumps `generation`. Workers watch `generation`: they
+ * spin on it for a short while after each job (the next job of a forward pass usually comes
+ * within microseconds, and a futex wake costs tens of them), then sleep on it with FUTEX_WAIT.
+ * Every thread, the caller included, then claims chunks from the job word until none is left,
+ * and the caller waits until `done` counts all n: spin, then sleep until the last chunk's
+ * finisher wakes it. In a dynamic job (wl_pool_run_n) chunks go to whoever comes first, so a
+ * thread that the OS has not scheduled (a busy, shared machine) does not hold the job up: the
+ * others take its chunks, and the caller waits only for chunks actually being run. That suits
+ * the many short jobs of decode. In a static job (wl_pool_run) thread i runs chunk i, so every
+ * thread works on a long job (prefill) even when it arrives late; measured on this shared
+ * machine, dynamic chunks there left more of a long job to the caller alone and prefill ran
+ * at half the speed.
  *
- * Memory ordering: the job fields are written before the release increment of `generation`
- * and read after a worker's acquire load sees it; the workers' results are written before their
- * (release) decrement of `pending`, and the caller's acquire load of 0 sees them all (every
- * decrement is a read-modify-write, so each one continues the release sequence).
+ * Memory ordering: the job fields are written before the release store of the job word and
+ * read only after a successful claim (an acquire compare-and-swap on it; every claim is a
+ * read-modify-write, so each continues the release sequence); the results of a chunk are
+ * written before its (sequentially consistent) increment of `done`, and the caller's acquire
+ * load of n sees them all.
  *
  * Sleeping is race-free through the Dekker pattern on sequentially consistent atomics: a worker
  * counts itself in `sleepers` before FUTEX_WAIT (which rechecks `generation` in the kernel), and
  * the caller reads `sleepers` after bumping `generation`, so either the caller sees the sleeper
- * and wakes it, or the sleeper sees the new generation. The caller's own sleep on `pending`
+ * and wakes it, or the sleeper sees the new generation. The caller's own sleep on `done`
  * follows the same pattern with `caller_sleeping`. */
 #include "engine/threadpool.h"
 
@@ -72,9 +81,13 @@ struct wl_pool {
     void *ctx;
     int stop;
     int oversubscribed; /* more threads than cores: spinners yield (spin_step) */
+    uint32_t job_seq;   /* the caller's count of jobs (its low bits tag `job`) */
 
-    /* Written by the workers. */
-    alignas(CACHE_LINE) atomic_int pending; /* futex word: workers still running this job */
+    /* Claimed by every thread: the job's tag, its number of chunks and the next chunk. */
+    alignas(CACHE_LINE) atomic_ullong job;
+
+    /* Written by whoever finishes a chunk. */
+    alignas(CACHE_LINE) atomic_int done; /* futex word: chunks of the current job finished */
     atomic_int caller_sleeping;
 
     alignas(CACHE_LINE) int n_threads;
@@ -148,10 +161,48 @@ static unsigned int wait_for_job(wl_pool *pool, unsigned int seen)
     return g;
 }
 
-static void finish_job(wl_pool *pool)
+/* The job word: a tag (the job's sequence number, 23 bits), a static flag, the number of
+ * chunks (20 bits) and the next unclaimed chunk (20 bits). In a dynamic job a thread claims a
+ * chunk by a compare-and-swap that advances the next chunk; one that holds the word of an older
+ * job fails the swap, so it can never take a chunk of a job it has not seen published. In a
+ * static job (wl_pool_run) chunk i belongs to thread i, which runs it once (it remembers the
+ * tag of the last static job it ran), and the caller waits for every thread. */
+#define CHUNK_BITS 20
+#define CHUNK_MASK ((1ull << CHUNK_BITS) - 1)
+#define STATIC_BIT (1ull << (2 * CHUNK_BITS))
+#define TAG_SHIFT (2 * CHUNK_BITS + 1)
+
+static unsigned long long job_word(uint32_t seq, int n, int is_static)
 {
-    if (atomic_fetch_sub(&pool->pending, 1) == 1 && atomic_load(&pool->caller_sleeping))
-        futex_int(&pool->pending, FUTEX_WAKE, 1);
+    return ((unsigned long long)(seq & 0x7fffff) << TAG_SHIFT) | (is_static ? STATIC_BIT : 0) |
+           ((unsigned long long)n << CHUNK_BITS);
+}
+
+/* Marks one chunk of the current job finished (its results written before) and wakes the
+ * caller when it was the last one. */
+static void finish_chunk(wl_pool *pool, int n)
+{
+    if (atomic_fetch_add(&pool->done, 1) + 1 == n && atomic_load(&pool->caller_sleeping))
+        futex_int(&pool->done, FUTEX_WAKE, 1);
+}
+
+/* Claims and runs chunks of the published job until none is left. The job's fields are read
+ * only after a successful claim: until that chunk is finished the caller cannot publish another
+ * job, so they are the fields of the job claimed from. */
+static void run_chunks(wl_pool *pool)
+{
+    unsigned long long w = atomic_load_explicit(&pool->job, memory_order_acquire);
+    for (;;) {
+        const int n = (int)((w >> CHUNK_BITS) & CHUNK_MASK), i = (int)(w & CHUNK_MASK);
+        if (i >= n || (w & STATIC_BIT)) /* nothing left, or a static job (see worker_main) */
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&pool->job, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* w now holds the current word */
+        pool->fn(pool->ctx, i, n);
+        finish_chunk(pool, n);
+        w = atomic_load_explicit(&pool->job, memory_order_acquire);
+    }
 }
 
 static void *worker_main(void *p)
@@ -160,29 +211,38 @@ static void *worker_main(void *p)
     wl_pool *pool = arg->pool;
     /* Not a load of `generation`: the first job may be published before this thread runs. */
     unsigned int seen = 0;
+    unsigned long long last_static = ~0ull; /* tag of the last static job this thread ran */
     for (;;) {
         seen = wait_for_job(pool, seen);
         if (pool->stop)
             return NULL;
-        pool->fn(pool->ctx, arg->ith, pool->n_threads);
-        finish_job(pool);
+        const unsigned long long w = atomic_load_explicit(&pool->job, memory_order_acquire);
+        if (!(w & STATIC_BIT)) {
+            run_chunks(pool);
+        } else if (w >> TAG_SHIFT != last_static) {
+            /* the caller waits for this chunk, so the job's fields stay this job's */
+            last_static = w >> TAG_SHIFT;
+            const int n = (int)((w >> CHUNK_BITS) & CHUNK_MASK);
+            pool->fn(pool->ctx, arg->ith, n);
+            finish_chunk(pool, n);
+        }
     }
 }
 
-/* Waits until every worker has finished the current job. */
-static void wait_for_workers(wl_pool *pool)
+/* Waits until all n chunks of the current job are finished. */
+static void wait_for_chunks(wl_pool *pool, int n)
 {
     uint64_t deadline = 0;
-    for (unsigned int i = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) != 0; i++) {
+    for (unsigned int i = 0; atomic_load_explicit(&pool->done, memory_order_acquire) != n; i++) {
         if ((i & 63) == 0) {
             uint64_t t = now_ns();
             if (deadline == 0) {
                 deadline = t + SPIN_NS;
             } else if (t >= deadline) {
                 atomic_store(&pool->caller_sleeping, 1);
-                int left;
-                while ((left = atomic_load(&pool->pending)) != 0)
-                    futex_int(&pool->pending, FUTEX_WAIT, left);
+                int d;
+                while ((d = atomic_load(&pool->done)) != n)
+                    futex_int(&pool->done, FUTEX_WAIT, d);
                 atomic_store(&pool->caller_sleeping, 0);
                 break;
             }
@@ -200,18 +260,41 @@ static void publish(wl_pool *pool)
         futex(&pool->generation, FUTEX_WAKE, INT_MAX);
 }
 
+void wl_pool_run_n(wl_pool *pool, wl_pool_fn fn, void *ctx, int n)
+{
+    if (n < 1)
+        return;
+    if (pool->n_threads == 1 || n == 1) {
+        for (int i = 0; i < n; i++)
+            fn(ctx, i, n);
+        return;
+    }
+    if (n > (int)CHUNK_MASK)
+        n = (int)CHUNK_MASK; /* not reached by the engine's callers */
+    pool->fn = fn;
+    pool->ctx = ctx;
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->job, job_word(++pool->job_seq, n, 0), memory_order_release);
+    publish(pool);
+    run_chunks(pool);
+    wait_for_chunks(pool, n);
+}
+
 void wl_pool_run(wl_pool *pool, wl_pool_fn fn, void *ctx)
 {
-    if (pool->n_threads == 1) {
+    const int n = pool->n_threads;
+    if (n == 1) {
         fn(ctx, 0, 1);
         return;
     }
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store_explicit(&pool->pending, pool->n_threads - 1, memory_order_relaxed);
+    atomic_store_explicit(&pool->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->job, job_word(++pool->job_seq, n, 1), memory_order_release);
     publish(pool);
-    fn(ctx, 0, pool->n_threads);
-    wait_for_workers(pool);
+    fn(ctx, 0, n);
+    finish_chunk(pool, n);
+    wait_for_chunks(pool, n);
 }
 
 int wl_pool_size(const wl_pool *pool)
@@ -274,7 +357,8 @@ int wl_pool_create(int n_threads, wl_pool **out, wandler_error *err)
     memset(pool, 0, sizeof *pool);
     atomic_init(&pool->generation, 0);
     atomic_init(&pool->sleepers, 0);
-    atomic_init(&pool->pending, 0);
+    atomic_init(&pool->job, job_word(0, 0, 0));
+    atomic_init(&pool->done, 0);
     atomic_init(&pool->caller_sleeping, 0);
     pool->n_threads = n_threads;
     pool->oversubscribed = n_threads > wl_cpu_count();
