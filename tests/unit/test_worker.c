@@ -621,15 +621,24 @@ static void test_dispose_while_running(void **state)
         r.max_tokens = 100000;
         wandler_stream *st;
         assert_int_equal(wandler_stream_text(m, &r, &st, NULL), WANDLER_OK);
-        disposer d = {m, 30};
+        /* The stream is running once its first parts arrive; it cannot finish before the
+         * dispose, however fast the machine: inline it advances only in wandler_stream_next,
+         * and a worker stops 64 parts ahead of its reader (the context holds ~500 more). */
+        wandler_part part;
+        for (int deltas = 0; deltas < 3;) {
+            assert_int_equal(wandler_stream_next(st, &part, -1), WANDLER_OK);
+            deltas += part.type == WANDLER_PART_TEXT_DELTA;
+        }
+        /* another thread disposes the model while the stream is open (a worker is busy making
+         * parts meanwhile); the stream then ends with DISPOSED after the parts made before */
+        disposer d = {m, 2};
         pthread_t th;
         pthread_create(&th, NULL, dispose_later, &d);
-        wandler_part part;
+        pthread_join(th, NULL);
         int rc, last_code = 0;
         while ((rc = wandler_stream_next(st, &part, -1)) == WANDLER_OK)
             if (part.type == WANDLER_PART_ERROR)
                 last_code = part.error.code;
-        pthread_join(th, NULL);
         assert_int_equal(last_code, WANDLER_ERR_DISPOSED);
         wandler_stream_free(st);
     }
