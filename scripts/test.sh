@@ -43,7 +43,7 @@ for stage in "${stages[@]}"; do
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         build_and_test sanitize clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWANDLER_SANITIZE=ON ;;
     tsan)
-      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 WANDLER_CTEST_ARGS="-R ^test_(worker|api|threadpool)$" \
+      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 WANDLER_CTEST_ARGS="-R ^test_(worker|api|threadpool|pool_chunks)$" \
         build_and_test tsan clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWANDLER_TSAN=ON ;;
     fuzz)
       dir="$root/build/fuzz"

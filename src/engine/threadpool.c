@@ -79,7 +79,8 @@ struct wl_pool {
     atomic_int sleepers;                       /* workers inside (or entering) FUTEX_WAIT */
     wl_pool_fn fn;
     void *ctx;
-    int stop;
+    atomic_int stop; /* atomic: a worker still returning from an earlier job may read it while
+                        the caller, which no longer waits for that worker, sets it */
     int oversubscribed; /* more threads than cores: spinners yield (spin_step) */
     uint32_t job_seq;   /* the caller's count of jobs (its low bits tag `job`) */
 
@@ -214,8 +215,8 @@ static void *worker_main(void *p)
     unsigned long long last_static = ~0ull; /* tag of the last static job this thread ran */
     for (;;) {
         seen = wait_for_job(pool, seen);
-        if (pool->stop)
-            return NULL;
+        if (atomic_load_explicit(&pool->stop, memory_order_relaxed))
+            return NULL; /* publish() orders the store before the generation the worker saw */
         const unsigned long long w = atomic_load_explicit(&pool->job, memory_order_acquire);
         if (!(w & STATIC_BIT)) {
             run_chunks(pool);
@@ -307,7 +308,7 @@ static void stop_workers(wl_pool *pool)
 {
     if (pool->n_started == 0)
         return;
-    pool->stop = 1;
+    atomic_store_explicit(&pool->stop, 1, memory_order_relaxed);
     publish(pool);
     for (int i = 0; i < pool->n_started; i++)
         pthread_join(pool->threads[i], NULL);
