@@ -66,8 +66,10 @@ static void decode(const wl_frame *f)
     }
     case WL_F_GENERATED: {
         wl_generated_msg g;
-        if (wl_dec_generated(f, &g, &err) == WANDLER_OK)
+        if (wl_dec_generated(f, &g, &err) == WANDLER_OK) {
             free(g.text);
+            free(g.reasoning);
+        }
         break;
     }
     case WL_F_ERROR: {
