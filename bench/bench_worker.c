@@ -95,24 +95,47 @@ static void decode_once(wandler_model *m, int tg, double *client, double *engine
     wandler_stream_free(st);
 }
 
-/* Streams a long request, reads 5 deltas, aborts: ms from the abort to the finish part. */
-static double abort_once(wandler_model *m)
+/* A request that would run to the end of the context. */
+static wandler_request long_request(void)
 {
     wandler_request r = wandler_request_default();
     r.prompt = "Once upon a time";
     r.max_tokens = 100000;
     r.ignore_eos = 1;
+    return r;
+}
+
+/* Starts a long stream and reads its first `deltas` text deltas. */
+static wandler_stream *start_long_stream(wandler_model *m, int deltas)
+{
+    wandler_request r = long_request();
     wandler_stream *st;
     if (wandler_stream_text(m, &r, &st, NULL) != WANDLER_OK)
         exit(1);
     wandler_part p;
-    int deltas = 0;
-    while (deltas < 5 && wandler_stream_next(st, &p, -1) == WANDLER_OK)
-        deltas += p.type == WANDLER_PART_TEXT_DELTA;
+    for (int seen = 0; seen < deltas;) {
+        if (wandler_stream_next(st, &p, -1) != WANDLER_OK)
+            exit(1);
+        seen += p.type == WANDLER_PART_TEXT_DELTA;
+    }
+    return st;
+}
+
+/* Reads past the remaining text deltas; *p gets the part that ended the stream. */
+static void skip_deltas(wandler_stream *st, wandler_part *p)
+{
+    while (wandler_stream_next(st, p, -1) == WANDLER_OK && p->type == WANDLER_PART_TEXT_DELTA)
+        ;
+}
+
+/* Streams a long request, reads 5 deltas, aborts: ms from the abort to the finish part. */
+static double abort_once(wandler_model *m)
+{
+    wandler_stream *st = start_long_stream(m, 5);
+    wandler_part p;
     double t0 = now_ms();
     wandler_stream_abort(st);
-    while (wandler_stream_next(st, &p, -1) == WANDLER_OK && p.type == WANDLER_PART_TEXT_DELTA)
-        ;
+    skip_deltas(st, &p);
     double dt = now_ms() - t0;
     if (p.type != WANDLER_PART_FINISH || p.finish_reason != WANDLER_FINISH_ABORT)
         dt = -1; /* the generation ended on its own first: not a measurement */
@@ -123,10 +146,7 @@ static double abort_once(wandler_model *m)
 /* ms past a 30 ms timeout at which the request ended, or -1 when it finished first. */
 static double timeout_once(wandler_model *m)
 {
-    wandler_request r = wandler_request_default();
-    r.prompt = "Once upon a time";
-    r.max_tokens = 100000;
-    r.ignore_eos = 1;
+    wandler_request r = long_request();
     r.timeout_ms = 30;
     wandler_result res;
     double t0 = now_ms();
@@ -141,20 +161,11 @@ static double crash_once(wandler_model *m)
 {
     wandler_stats s;
     wandler_model_stats(m, &s);
-    wandler_request r = wandler_request_default();
-    r.prompt = "Once upon a time";
-    r.max_tokens = 100000;
-    r.ignore_eos = 1;
-    wandler_stream *st;
-    if (wandler_stream_text(m, &r, &st, NULL) != WANDLER_OK)
-        exit(1);
+    wandler_stream *st = start_long_stream(m, 1);
     wandler_part p;
-    if (wandler_stream_next(st, &p, -1) != WANDLER_OK)
-        exit(1);
     double t0 = now_ms();
     kill(s.worker_pid, SIGKILL);
-    while (wandler_stream_next(st, &p, -1) == WANDLER_OK && p.type == WANDLER_PART_TEXT_DELTA)
-        ;
+    skip_deltas(st, &p);
     double dt = now_ms() - t0;
     int ok = p.type == WANDLER_PART_ERROR && p.error.code == WANDLER_ERR_WORKER_CRASHED;
     wandler_stream_free(st);
