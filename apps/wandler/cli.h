@@ -65,6 +65,14 @@ void cli_progress_end(cli_progress *p);
 /* For wandler_model_options.on_progress, with a cli_progress as the user pointer. */
 struct wandler_progress;
 int cli_load_progress(const struct wandler_progress *p, void *user);
+/* Loads source with the CLI's log callback and with load (and download) progress on stderr
+ * through *progress, which the caller owns and keeps until the model is disposed (idle reloads
+ * report through it too). On failure prints "wandler CMD: SOURCE: message (CODE)" and returns
+ * NULL. */
+struct wandler_model_options;
+struct wandler_model;
+struct wandler_model *cli_load_model(const char *cmd, const char *source, struct wandler_model_options *opts,
+                                     cli_progress *progress);
 /* "1.2 MB" (powers of 1000) into buf; returns buf. */
 const char *cli_human_bytes(double bytes, char *buf, size_t cap);
 /* Monotonic clock in milliseconds. */

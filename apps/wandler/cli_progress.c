@@ -176,3 +176,21 @@ int cli_load_progress(const wandler_progress *w, void *user)
 {
     return cli_progress_report(user, w->stage, w->done, w->total, w->bytes_per_s);
 }
+
+wandler_model *cli_load_model(const char *cmd, const char *source, wandler_model_options *opts,
+                              cli_progress *progress)
+{
+    opts->on_log = cli_log;
+    cli_progress_init(progress, stderr);
+    opts->on_progress = cli_load_progress;
+    opts->progress_user = progress;
+    wandler_model *m = NULL;
+    wandler_error err;
+    int rc = wandler_load_model(source, opts, &m, &err);
+    cli_progress_end(progress);
+    if (rc != WANDLER_OK) {
+        fprintf(stderr, "wandler %s: %s: %s (%s)\n", cmd, source, err.message, wandler_status_name(err.code));
+        return NULL;
+    }
+    return m;
+}

@@ -133,19 +133,11 @@ int cmd_chat(int argc, char **argv)
     }
     if (!seed_given)
         req.seed = (uint64_t)time(NULL) ^ (uint64_t)getpid();
-    opts.on_log = cli_log;
     cli_progress progress; /* a model from a URL or hf:// downloads on first use: show it */
-    cli_progress_init(&progress, stderr);
-    opts.on_progress = cli_load_progress;
-    opts.progress_user = &progress;
-    wandler_model *m;
-    wandler_error err;
-    int load_rc = wandler_load_model(model, &opts, &m, &err);
-    cli_progress_end(&progress);
-    if (load_rc != WANDLER_OK) {
-        fprintf(stderr, "wandler chat: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
+    wandler_model *m = cli_load_model("chat", model, &opts, &progress);
+    if (!m)
         return 1;
-    }
+    wandler_error err;
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;

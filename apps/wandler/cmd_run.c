@@ -110,19 +110,11 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
 
-    wandler_error err;
-    wandler_model *model;
-    a.opts.on_log = cli_log;
     cli_progress progress; /* a model from a URL or hf:// downloads on first use: show it */
-    cli_progress_init(&progress, stderr);
-    a.opts.on_progress = cli_load_progress;
-    a.opts.progress_user = &progress;
-    int load_rc = wandler_load_model(a.model, &a.opts, &model, &err);
-    cli_progress_end(&progress);
-    if (load_rc != WANDLER_OK) {
-        fprintf(stderr, "wandler run: %s: %s (%s)\n", a.model, err.message, wandler_status_name(err.code));
+    wandler_model *model = cli_load_model("run", a.model, &a.opts, &progress);
+    if (!model)
         return 1;
-    }
+    wandler_error err;
     wandler_model_info info;
     wandler_model_info_get(model, &info);
 
