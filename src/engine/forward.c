@@ -37,7 +37,7 @@ typedef struct mm_job {
     size_t x_stride;
     float *y;
     size_t ldy;
-    const void *prep; /* the activations in the pair layout of wl_gemm (gemm.h), or NULL */
+    const void *prep; /* the activations as prepared for wl_gemm (gemm.h), or NULL */
 } mm_job;
 
 typedef struct mm_task {
@@ -49,11 +49,12 @@ typedef struct mm_task {
     int act;       /* enum wl_ffn_act of that finish */
 } mm_task;
 
-/* Splits [0, rows) evenly over nth threads in multiples of 4 rows (whole kernel tiles). */
-static void split_rows(int64_t rows, int ith, int nth, int64_t *r0, int64_t *r1)
+/* Splits [0, rows) evenly over nth threads in multiples of `tile` rows (a power of two: 4, the
+ * kernel table's tiles; WL_GEMM_TILE_ROWS, the prefill GEMM's). The last range may be short. */
+static void split_rows(int64_t rows, int ith, int nth, int64_t tile, int64_t *r0, int64_t *r1)
 {
     int64_t per = (rows + nth - 1) / nth;
-    per = (per + 3) & ~(int64_t)3;
+    per = (per + tile - 1) & ~(tile - 1);
     *r0 = per * ith < rows ? per * ith : rows;
     *r1 = *r0 + per < rows ? *r0 + per : rows;
 }
@@ -72,10 +73,13 @@ static void glu(float *y, const float *gate, const float *up, int64_t n, int act
 static void mm_worker(void *ctx, int ith, int nth)
 {
     const mm_task *t = ctx;
+    /* one tile size for every job: the fused gating below takes the rows of gate and up this
+     * thread computed, so both must be split alike */
+    const int64_t tile = t->ntok >= 2 ? WL_GEMM_TILE_ROWS : 4;
     for (int j = 0; j < t->n_jobs; j++) {
         const mm_job *jb = &t->jobs[j];
         int64_t r0, r1;
-        split_rows(jb->w->ne[1], ith, nth, &r0, &r1);
+        split_rows(jb->w->ne[1], ith, nth, tile, &r0, &r1);
         if (r0 < r1 && jb->prep)
             wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
                     jb->ldy);
@@ -87,7 +91,7 @@ static void mm_worker(void *ctx, int ith, int nth)
         /* the rows of gate and up this thread computed are exactly its own to combine */
         const mm_job *g = &t->jobs[0];
         int64_t r0, r1;
-        split_rows(g->w->ne[1], ith, nth, &r0, &r1);
+        split_rows(g->w->ne[1], ith, nth, tile, &r0, &r1);
         for (int tok = 0; tok < t->ntok && r0 < r1; tok++) {
             float *gate = g->y + (size_t)tok * g->ldy;
             glu(gate + r0, gate + r0, t->glu_up + (size_t)tok * g->ldy + r0, r1 - r0, t->act);

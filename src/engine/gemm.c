@@ -1,10 +1,18 @@
-/* gemm.c - which prefill GEMM a kernel family has (see gemm.h), and the calls into it. */
+/* gemm.c - which prefill GEMM a kernel family has (see gemm.h), the calls into it, and the
+ * scalar definition of its arithmetic. */
 #include "engine/gemm.h"
+
+#include <math.h>
+#include <string.h>
 
 #include "engine/cpu.h"
 #include "engine/gemm_impl.h"
 #include "engine/quant.h"
 #include "engine/tensor_type.h"
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 int wl_gemm_supported(int isa, uint32_t type)
 {
@@ -20,7 +28,7 @@ int wl_gemm_supported(int isa, uint32_t type)
 
 size_t wl_gemm_prep_bytes(int64_t n, int64_t ntok)
 {
-    return (size_t)((ntok + 1) / 2) * (size_t)(n / WL_QK) * WL_GEMM_PREP_BLOCK;
+    return (size_t)ntok * (size_t)(n / WL_QK) * WL_GEMM_PREP_BLOCK;
 }
 
 void wl_gemm_prepare(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep)
@@ -40,4 +48,43 @@ void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r
 #else
     (void)type, (void)n, (void)w, (void)w_stride, (void)r0, (void)r1, (void)prep, (void)ntok, (void)y, (void)ldy;
 #endif
+}
+
+static uint16_t load_u16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
+                 size_t x_stride, int64_t ntok, float *y, size_t ldy)
+{
+    const int64_t nb = n / WL_QK;
+    const unsigned char *wb = w, *xb = xq;
+    for (int64_t t = 0; t < ntok; t++)
+        for (int64_t r = r0; r < r1; r++) {
+            const unsigned char *wr = wb + (size_t)r * w_stride, *xr = xb + (size_t)t * x_stride;
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const unsigned char *xblk = xr + (size_t)b * sizeof(wl_block_q8_0);
+                const signed char *xs = (const signed char *)(xblk + 2);
+                int32_t isum = 0;
+                float dw;
+                if (type == WL_TYPE_Q4_0) {
+                    const unsigned char *blk = wr + (size_t)b * sizeof(wl_block_q4_0);
+                    dw = wl_fp16_to_fp32(load_u16(blk));
+                    for (int j = 0; j < WL_QK / 2; j++)
+                        isum += ((blk[2 + j] & 15) - 8) * xs[j] + ((blk[2 + j] >> 4) - 8) * xs[j + WL_QK / 2];
+                } else {
+                    const unsigned char *blk = wr + (size_t)b * sizeof(wl_block_q8_0);
+                    dw = wl_fp16_to_fp32(load_u16(blk));
+                    for (int j = 0; j < WL_QK; j++)
+                        isum += (signed char)blk[2 + j] * xs[j];
+                }
+                const float d = dw * wl_fp16_to_fp32(load_u16(xblk)); /* rounds: not fused */
+                acc = fmaf(d, (float)isum, acc);
+            }
+            y[(size_t)t * ldy + (size_t)r] = acc;
+        }
 }

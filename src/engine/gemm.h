@@ -1,22 +1,34 @@
 /* gemm.h - the prefill GEMM of Q8_0 and Q4_0 weights with AVX-512 VNNI, on activations laid
  * out once per matrix product for every thread to share.
  *
- * The canonical arithmetic of kernels.h keeps, for every (row, token), one chain of 8 float
- * lanes that takes each block's fma(d_w * d_x, isum, acc) in block order. The kernels of the
- * table keep one such chain in a ymm register and feed it from a zmm that holds two blocks of
- * one token, which costs a second FMA and an extract per pair of blocks. Here a zmm instead
- * holds the same block of two tokens, [token t | token t + 1]: the weight block is broadcast to
- * both halves, one vpdpbusd gives both tokens' 8 integer sums, and one 512-bit FMA advances
- * both tokens' chains by one block. The results are the scalar reference's bit for bit.
+ * Arithmetic (wl_gemm_ref defines it, the AVX-512 kernel equals it bit for bit): for every
+ * (row r, token t), with isum[b] the exact integer dot of weight block b and activation block b,
+ * d_w[b] and d_x[b] their scales as floats,
  *
- * The activations of a product are first converted into that pair layout (wl_gemm_prepare):
- * for each pair of tokens (the last one padded with zeros when ntok is odd) and each block,
- * 64 quant bytes, 16 int32 starting sums and 16 float scales, so the inner loop only loads
- * them. Usage, for y = W x with x already in Q8_0 activation rows (kernels.h):
+ *     acc = 0; for b in 0 .. n/32 - 1 in order: acc = fmaf(d_w[b] * d_x[b], (float)isum[b], acc)
+ *     y[t][r] = acc
+ *
+ * (the product d_w * d_x rounds, then one fma). This is one float chain per (row, token), not
+ * the 8-lane canonical chain of the kernel table (kernels.h) that decode uses: prefill and
+ * decode results may differ in rounding, as llama.cpp's do.
+ *
+ * Layout: a zmm holds 16 weight ROWS (lane i = row i of a 16-row tile) for one token. Per block
+ * and token, 8 vpdpbusd (group g = values 4g..4g+3: each row's 4 bytes of group g against the
+ * token's 4 bytes of group g broadcast to every lane) give the 16 rows' integer sums, then one
+ * conversion, one product of the 16 rows' scales by the token's scale and one FMA. The weights
+ * are rearranged into that layout on the fly, one 16-row tile at a time, into a small buffer of
+ * the calling thread (gemm_avx512.c); they are never repacked at load.
+ *
+ * The activations of a product are first prepared (wl_gemm_prepare): for each token t and block
+ * b one record of WL_GEMM_PREP_BLOCK bytes, {int8 q[32]; int32 init; float d} at
+ * prep + (t * n/32 + b) * WL_GEMM_PREP_BLOCK, with q the Q8_0 activation quants as they are,
+ * d their scale and init = -C * sum(q), C = 8 for Q4_0 weights (the nibbles 0..15 are the
+ * unsigned operand), C = 128 for Q8_0 weights (the weights + 128 are). Usage, for y = W x with x
+ * already in Q8_0 activation rows (kernels.h):
  *
  *     if (wl_gemm_supported(isa, type) && ntok >= 2) {
  *         wl_gemm_prepare(type, n, xq, x_stride, ntok, prep);   // prep: wl_gemm_prep_bytes()
- *         // then on each thread, its rows [r0, r1):
+ *         // then on each thread, its rows [r0, r1) (best whole tiles of WL_GEMM_TILE_ROWS):
  *         wl_gemm(type, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
  *     }
  */
@@ -26,19 +38,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1 when kernel family `isa` on this CPU has the pair-layout GEMM for weight type `type`. */
+#define WL_GEMM_TILE_ROWS 16 /* rows per tile of the GEMM: row ranges best start at multiples */
+
+/* 1 when kernel family `isa` on this CPU has the prefill GEMM for weight type `type`. */
 int wl_gemm_supported(int isa, uint32_t type);
 
-/* Bytes of the pair layout of ntok tokens of n values (n a whole number of blocks). */
+/* Bytes of the prepared activations of ntok tokens of n values (n a whole number of blocks). */
 size_t wl_gemm_prep_bytes(int64_t n, int64_t ntok);
 
-/* Converts ntok Q8_0 activation rows (x_stride bytes apart) into the pair layout for weight
- * type `type` at prep (64-byte aligned, wl_gemm_prep_bytes(n, ntok) bytes). */
+/* Prepares ntok Q8_0 activation rows (x_stride bytes apart) for weight type `type` at prep
+ * (16-byte aligned, wl_gemm_prep_bytes(n, ntok) bytes). */
 void wl_gemm_prepare(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep);
 
-/* y[t * ldy + r] = dot(W row r, token t) for r in [r0, r1), t in [0, ntok); bit for bit the
- * scalar matmul's result. Only when wl_gemm_supported(). */
+/* y[t * ldy + r] = dot(W row r, token t) for r in [r0, r1), t in [0, ntok); bit for bit
+ * wl_gemm_ref's result. Only when wl_gemm_supported(). */
 void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *prep,
              int64_t ntok, float *y, size_t ldy);
+
+/* The scalar definition of wl_gemm's arithmetic (above), on the Q8_0 activation rows xq
+ * (x_stride bytes apart) themselves; Q4_0 and Q8_0 weights, any CPU. Same arguments as the
+ * kernel table's matmul (kernels.h). */
+void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
+                 size_t x_stride, int64_t ntok, float *y, size_t ldy);
 
 #endif

@@ -1,19 +1,27 @@
-/* gemm_avx512.c - the pair-layout prefill GEMM of Q8_0 and Q4_0 weights (see gemm.h), with
+/* gemm_avx512.c - the row-lane prefill GEMM of Q8_0 and Q4_0 weights (see gemm.h), with
  * AVX-512 VNNI. Compiled with the AVX-512 family's flags; used only when the CPU has VNNI.
  *
- * One zmm accumulator holds the 8 canonical lanes of two tokens, [t | t + 1], for one weight
- * row. Per weight block and (row, token pair): one vpdpbusd (both tokens' int32 sums), one
- * conversion, one product of the scales (d_w * d_x, each token's own) and one FMA, which is
- * exactly the reference's fma(d_w * d_x, isum, acc) on each of the 16 lanes in block order.
- * The integer sums are made exact with the same offsets as the table's kernels:
- *   - Q4_0: the nibbles 0..15 are the unsigned operand, the activations the signed one, and
- *     the sum starts at -8 * (sum of each group of 4 activations), prepared once per block;
- *   - Q8_0: the activations + 128 are the unsigned operand, the weights the signed one, and the
- *     sum starts at -128 * (sum of each group of 4 weights), computed once per weight block.
- * Tiles are up to 4 rows x 4 token pairs (16 accumulators); the rows of a tile stay in the L1
- * cache while every pair of a chunk of the prepared activations (sized to stay in L2) passes
- * by. */
+ * A zmm holds 16 weight rows (lane i = row r + i of a tile) for one token. For each tile of 16
+ * rows and each chunk of up to KB blocks, the weights are first rearranged into a buffer on the
+ * stack, one wblock per block (576 bytes):
+ *     g[8]: group g, lane i = the 4 bytes of values 4g..4g+3 of row i as the unsigned operand
+ *           of vpdpbusd: the nibbles 0..15 for Q4_0, the weights + 128 for Q8_0;
+ *     d:    lane i = row i's scale as a float;
+ * built with 4x4 transposes of dwords (the rows are loaded 4 to a zmm, 128 bits each, in the
+ * order that makes the transposes put row i in lane i) and a gather of the 16 half scales.
+ * Then every token of the product passes by that buffer, TT tokens at a time (one zmm
+ * accumulator each, so each weight register is loaded once per TT tokens). Per block and token:
+ *     s = init (the token's -C * sum of its block's quants, broadcast; gemm.h)
+ *     s = vpdpbusd(s, g[k], the token's 4 quant bytes 4k..4k+3 broadcast)   k = 0..7
+ *     acc = fma(cvt(s), d * d_x (broadcast), acc)
+ * which is exactly wl_gemm_ref's fmaf(d_w * d_x, isum, acc) on each of the 16 lanes in block
+ * order: s is the exact integer dot (sum((u - C) x) = sum(u x) - C sum(x), C = 8 or 128, every
+ * partial sum far from int32 overflow), its conversion is exact (|s| < 2^24) and the product of
+ * the scales rounds before the one FMA. Between chunks of blocks the accumulators wait in y (a
+ * float stored and loaded back is unchanged). Rows past the end of a partial tile repeat its
+ * last row and are masked off at the stores. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "engine/gemm_impl.h"
@@ -24,9 +32,14 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define RT 4                    /* rows per tile */
-#define PT 4                    /* token pairs per tile */
-#define CHUNK_BYTES (384 * 1024) /* prepared activations per chunk (L2-resident) */
+#define TR 16 /* rows per tile: the lanes of a zmm */
+#define TT 8  /* tokens per inner tile */
+#define KB 32 /* blocks per rearranged chunk of a tile (KB * 576 bytes on the stack) */
+
+typedef struct {
+    __m512i g[8]; /* group g: lane i = row i's unsigned bytes of values 4g..4g+3 */
+    __m512 d;     /* lane i = row i's scale */
+} wblock;
 
 static inline uint16_t load_u16(const unsigned char *p)
 {
@@ -35,142 +48,180 @@ static inline uint16_t load_u16(const unsigned char *p)
     return v;
 }
 
-/* The canonical sum of 8 lanes: ((0+4) + (2+6)) + ((1+5) + (3+7)). */
-static inline float hsum256(__m256 v)
+static inline int32_t load_i32(const unsigned char *p)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float load_f32(const unsigned char *p)
+{
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
 void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep)
 {
-    const int64_t nb = n / WL_QK, np = (ntok + 1) / 2;
+    const int64_t nb = n / WL_QK;
+    const int32_t c = type == WL_TYPE_Q4_0 ? 8 : 128;
     const unsigned char *xb = xq;
     unsigned char *out = prep;
-    for (int64_t p = 0; p < np; p++) {
-        const unsigned char *x0 = xb + (size_t)(2 * p) * x_stride;
-        const unsigned char *x1 = 2 * p + 1 < ntok ? x0 + x_stride : NULL;
+    for (int64_t t = 0; t < ntok; t++)
         for (int64_t b = 0; b < nb; b++) {
-            const unsigned char *b0 = x0 + (size_t)b * sizeof(wl_block_q8_0);
-            const unsigned char *b1 = x1 ? x1 + (size_t)b * sizeof(wl_block_q8_0) : NULL;
-            unsigned char *o = out + (size_t)(p * nb + b) * WL_GEMM_PREP_BLOCK;
-            __m256i q0 = _mm256_loadu_si256((const void *)(b0 + 2));
-            __m256i q1 = b1 ? _mm256_loadu_si256((const void *)(b1 + 2)) : _mm256_setzero_si256();
-            __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
-            const float d0 = wl_fp16_to_fp32(load_u16(b0)), d1 = b1 ? wl_fp16_to_fp32(load_u16(b1)) : 0.0f;
-            __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(d0)), _mm256_set1_ps(d1), 1);
-            __m512i init = _mm512_setzero_si512();
-            if (type == WL_TYPE_Q4_0)
-                init = _mm512_sub_epi32(init, _mm512_dpbusd_epi32(init, _mm512_set1_epi8(8), q));
-            else
-                q = _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)); /* x + 128, unsigned */
-            _mm512_store_si512((void *)o, q);
-            _mm512_store_si512((void *)(o + 64), init);
-            _mm512_store_ps((void *)(o + 128), d);
+            const unsigned char *src = xb + (size_t)t * x_stride + (size_t)b * sizeof(wl_block_q8_0);
+            unsigned char *o = out + (size_t)(t * nb + b) * WL_GEMM_PREP_BLOCK;
+            const __m256i q = _mm256_loadu_si256((const void *)(src + 2));
+            _mm256_storeu_si256((void *)o, q);
+            /* the sum of the 32 quants: pairs (1 * q, exact in int16), then quads, then all */
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+            __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+            h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+            const int32_t init = -c * _mm_cvtsi128_si32(h);
+            const float d = wl_fp16_to_fp32(load_u16(src));
+            memcpy(o + WL_GEMM_PREP_INIT, &init, sizeof init);
+            memcpy(o + WL_GEMM_PREP_D, &d, sizeof d);
         }
+}
+
+/* 4 x 16 bytes into one zmm, p0 in the lowest 128 bits */
+static inline __m512i load4(const unsigned char *p0, const unsigned char *p1, const unsigned char *p2,
+                            const unsigned char *p3)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const void *)p0));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const void *)p1), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const void *)p2), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const void *)p3), 3);
+}
+
+/* Within each 128-bit lane j: out[g] dword k = a[k] dword g. */
+static inline void transpose4(const __m512i a[4], __m512i *out)
+{
+    const __m512i t0 = _mm512_unpacklo_epi32(a[0], a[1]), t1 = _mm512_unpackhi_epi32(a[0], a[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(a[2], a[3]), t3 = _mm512_unpackhi_epi32(a[2], a[3]);
+    out[0] = _mm512_unpacklo_epi64(t0, t2);
+    out[1] = _mm512_unpackhi_epi64(t0, t2);
+    out[2] = _mm512_unpacklo_epi64(t1, t3);
+    out[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Rearranges blocks [0, nblk) of the 16 rows row[i] (each at its first block to take) into out.
+ * off: the rows' byte offsets from row[0] (for the gather of the scales), or NULL. */
+WL_INLINE void unpack(const uint32_t type, const unsigned char *const *row, const int32_t *off, int nblk,
+                      wblock *out)
+{
+    const size_t bb = type == WL_TYPE_Q4_0 ? sizeof(wl_block_q4_0) : sizeof(wl_block_q8_0);
+    const __m512i vidx = off ? _mm512_loadu_si512((const void *)off) : _mm512_setzero_si512();
+    for (int b = 0; b < nblk; b++) {
+        const size_t o = (size_t)b * bb + 2;
+        __m512i lo[4], hi[4];
+        /* lo[k], hi[k]: 128-bit lane j = row 4j + k, so that the transposes put row i in lane i */
+        for (int k = 0; k < 4; k++) {
+            const unsigned char *p0 = row[k] + o, *p1 = row[4 + k] + o, *p2 = row[8 + k] + o, *p3 = row[12 + k] + o;
+            if (type == WL_TYPE_Q4_0) {
+                const __m512i v = load4(p0, p1, p2, p3);
+                lo[k] = _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
+                hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f));
+            } else {
+                lo[k] = _mm512_xor_si512(load4(p0, p1, p2, p3), _mm512_set1_epi8((char)0x80));
+                hi[k] = _mm512_xor_si512(load4(p0 + 16, p1 + 16, p2 + 16, p3 + 16), _mm512_set1_epi8((char)0x80));
+            }
+        }
+        transpose4(lo, out[b].g);
+        transpose4(hi, out[b].g + 4);
+        __m256i h;
+        if (off) {
+            /* 4 bytes at each block's start: the half scale, then 2 quant bytes */
+            h = _mm512_cvtepi32_epi16(_mm512_i32gather_epi32(vidx, (const void *)(row[0] + o - 2), 1));
+        } else {
+            uint16_t hs[TR];
+            for (int i = 0; i < TR; i++)
+                hs[i] = load_u16(row[i] + o - 2);
+            h = _mm256_loadu_si256((const void *)hs);
+        }
+        out[b].d = _mm512_cvtph_ps(h);
     }
 }
 
-/* R rows x P token pairs. w: the tile's first row; a: the prepared blocks of its first pair
- * (pairs nb * WL_GEMM_PREP_BLOCK bytes apart); y: the output of (first token, first row);
- * tokens: how many tokens from the first one exist (the second of the last pair may not). */
-WL_INLINE void tile(const uint32_t type, const int R, const int P, int64_t nb, const unsigned char *w,
-                    size_t w_stride, const unsigned char *a, float *y, size_t ldy, int64_t tokens)
+/* T tokens x 16 rows over the nblk rearranged blocks wt. x: the first token's prepared record
+ * of the first block (tokens xs bytes apart); y: the output of (first token, first row); m: the
+ * rows that exist; first: the accumulators start at 0, else at y. */
+WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned char *x, size_t xs, float *y,
+                      size_t ldy, __mmask16 m, int first)
 {
-    const size_t wbytes = type == WL_TYPE_Q4_0 ? sizeof(wl_block_q4_0) : sizeof(wl_block_q8_0);
-    const size_t pstride = (size_t)nb * WL_GEMM_PREP_BLOCK;
-    __m512 acc[RT][PT];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int p = 0; p < P; p++)
-            acc[r][p] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        __m512i wq[RT], winit[RT];
-        __m512 wd[RT];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            const unsigned char *blk = w + (size_t)r * w_stride + (size_t)b * wbytes;
-            wd[r] = _mm512_cvtph_ps(_mm256_set1_epi16((short)load_u16(blk)));
-            if (type == WL_TYPE_Q4_0) {
-                __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const void *)(blk + 2)));
-                v = _mm512_mask_srli_epi16(v, 0xff00ff00u, v, 4); /* 128-bit lanes 1, 3: high nibbles */
-                wq[r] = _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
-                winit[r] = _mm512_setzero_si512();
-            } else {
-                wq[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const void *)(blk + 2)));
-                winit[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                                                _mm512_set1_epi8((char)0x80), wq[r]));
-            }
-        }
-#pragma GCC unroll 4
-        for (int p = 0; p < P; p++) {
-            const unsigned char *ab = a + (size_t)p * pstride + (size_t)b * WL_GEMM_PREP_BLOCK;
-            const __m512i aq = _mm512_load_si512((const void *)ab);
-            const __m512 ad = _mm512_load_ps((const void *)(ab + 128));
-            if (type == WL_TYPE_Q4_0) {
-                const __m512i ainit = _mm512_load_si512((const void *)(ab + 64));
-#pragma GCC unroll 4
-                for (int r = 0; r < R; r++) {
-                    __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(ainit, wq[r], aq));
-                    acc[r][p] = _mm512_fmadd_ps(s, _mm512_mul_ps(wd[r], ad), acc[r][p]);
-                }
-            } else {
-#pragma GCC unroll 4
-                for (int r = 0; r < R; r++) {
-                    __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(winit[r], aq, wq[r]));
-                    acc[r][p] = _mm512_fmadd_ps(s, _mm512_mul_ps(wd[r], ad), acc[r][p]);
-                }
-            }
+    __m512 acc[TT];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + (size_t)t * ldy);
+    for (int b = 0; b < nblk; b++) {
+        const wblock *wb = wt + b;
+        const __m512i w0 = _mm512_load_si512((const void *)&wb->g[0]), w1 = _mm512_load_si512((const void *)&wb->g[1]);
+        const __m512i w2 = _mm512_load_si512((const void *)&wb->g[2]), w3 = _mm512_load_si512((const void *)&wb->g[3]);
+        const __m512i w4 = _mm512_load_si512((const void *)&wb->g[4]), w5 = _mm512_load_si512((const void *)&wb->g[5]);
+        const __m512i w6 = _mm512_load_si512((const void *)&wb->g[6]), w7 = _mm512_load_si512((const void *)&wb->g[7]);
+        const __m512 wd = _mm512_load_ps((const void *)&wb->d);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++) {
+            const unsigned char *xb = x + (size_t)t * xs + (size_t)b * WL_GEMM_PREP_BLOCK;
+            __m512i s = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT));
+            s = _mm512_dpbusd_epi32(s, w0, _mm512_set1_epi32(load_i32(xb)));
+            s = _mm512_dpbusd_epi32(s, w1, _mm512_set1_epi32(load_i32(xb + 4)));
+            s = _mm512_dpbusd_epi32(s, w2, _mm512_set1_epi32(load_i32(xb + 8)));
+            s = _mm512_dpbusd_epi32(s, w3, _mm512_set1_epi32(load_i32(xb + 12)));
+            s = _mm512_dpbusd_epi32(s, w4, _mm512_set1_epi32(load_i32(xb + 16)));
+            s = _mm512_dpbusd_epi32(s, w5, _mm512_set1_epi32(load_i32(xb + 20)));
+            s = _mm512_dpbusd_epi32(s, w6, _mm512_set1_epi32(load_i32(xb + 24)));
+            s = _mm512_dpbusd_epi32(s, w7, _mm512_set1_epi32(load_i32(xb + 28)));
+            const __m512 d = _mm512_mul_ps(wd, _mm512_set1_ps(load_f32(xb + WL_GEMM_PREP_D)));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
         }
     }
-#pragma GCC unroll 4
-    for (int p = 0; p < P; p++)
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            float *yo = y + (size_t)(2 * p) * ldy + (size_t)r;
-            yo[0] = hsum256(_mm512_castps512_ps256(acc[r][p]));
-            if (2 * p + 1 < tokens)
-                yo[ldy] = hsum256(_mm512_extractf32x8_ps(acc[r][p], 1));
-        }
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
 }
 
 WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                          const void *prep, int64_t ntok, float *y, size_t ldy)
 {
-    const int64_t nb = n / WL_QK, np = (ntok + 1) / 2;
-    const size_t pstride = (size_t)nb * WL_GEMM_PREP_BLOCK;
-    int64_t chunk = (int64_t)(CHUNK_BYTES / pstride);
-    chunk -= chunk % PT;
-    if (chunk < PT)
-        chunk = PT;
-    const unsigned char *wb = w, *ab = prep;
-    for (int64_t p0 = 0; p0 < np; p0 += chunk) {
-        const int64_t p1 = p0 + chunk < np ? p0 + chunk : np;
-        for (int64_t r = r0; r < r1; r += RT) {
-            const int R = (int)(r1 - r < RT ? r1 - r : RT);
-            const unsigned char *wr = wb + (size_t)r * w_stride;
-            for (int64_t p = p0; p < p1; p += PT) {
-                const int P = (int)(p1 - p < PT ? p1 - p : PT);
-                const unsigned char *ap = ab + (size_t)p * pstride;
-                float *yo = y + (size_t)(2 * p) * ldy + (size_t)r;
-                const int64_t tokens = ntok - 2 * p;
-#define GEMM_CASE(RR, PP)                                                                      \
-    case (RR) * 8 + (PP):                                                                      \
-        tile(type, RR, PP, nb, wr, w_stride, ap, yo, ldy, tokens);                             \
-        break;
-                switch (R * 8 + P) {
-                    GEMM_CASE(1, 1) GEMM_CASE(1, 2) GEMM_CASE(1, 3) GEMM_CASE(1, 4)
-                    GEMM_CASE(2, 1) GEMM_CASE(2, 2) GEMM_CASE(2, 3) GEMM_CASE(2, 4)
-                    GEMM_CASE(3, 1) GEMM_CASE(3, 2) GEMM_CASE(3, 3) GEMM_CASE(3, 4)
-                    GEMM_CASE(4, 1) GEMM_CASE(4, 2) GEMM_CASE(4, 3) GEMM_CASE(4, 4)
-                default:
-                    break;
-                }
-#undef GEMM_CASE
+    const int64_t nb = n / WL_QK;
+    const size_t bb = type == WL_TYPE_Q4_0 ? sizeof(wl_block_q4_0) : sizeof(wl_block_q8_0);
+    const size_t xs = (size_t)nb * WL_GEMM_PREP_BLOCK;
+    const int gather = w_stride <= (size_t)INT32_MAX / TR;
+    wblock buf[KB];
+    for (int64_t r = r0; r < r1; r += TR) {
+        const int R = (int)(r1 - r < TR ? r1 - r : TR);
+        const __mmask16 m = (__mmask16)((1u << R) - 1);
+        const unsigned char *row[TR];
+        int32_t off[TR];
+        for (int i = 0; i < TR; i++) {
+            const int ri = i < R ? i : R - 1;
+            row[i] = (const unsigned char *)w + (size_t)(r + ri) * w_stride;
+            off[i] = gather ? (int32_t)((size_t)ri * w_stride) : 0;
+        }
+        for (int64_t kb = 0; kb < nb; kb += KB) {
+            const int nblk = (int)(nb - kb < KB ? nb - kb : KB);
+            const unsigned char *rowk[TR];
+            for (int i = 0; i < TR; i++)
+                rowk[i] = row[i] + (size_t)kb * bb;
+            unpack(type, rowk, gather ? off : NULL, nblk, buf);
+            const unsigned char *x = (const unsigned char *)prep + (size_t)kb * WL_GEMM_PREP_BLOCK;
+            int64_t t = 0;
+            for (; t + TT <= ntok; t += TT)
+                tokens(TT, buf, nblk, x + (size_t)t * xs, xs, y + (size_t)t * ldy + (size_t)r, ldy, m, kb == 0);
+            const unsigned char *xt = x + (size_t)t * xs;
+            float *yt = y + (size_t)t * ldy + (size_t)r;
+            switch (ntok - t) {
+            case 1: tokens(1, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            case 2: tokens(2, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            case 3: tokens(3, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            case 4: tokens(4, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            case 5: tokens(5, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            case 6: tokens(6, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            case 7: tokens(7, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
+            default: break;
             }
         }
     }

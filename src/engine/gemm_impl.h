@@ -5,9 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bytes of one prepared block of a token pair: 64 quant bytes [t | t + 1], 16 int32 starting
- * sums, 16 float scales [d_t x 8 | d_t+1 x 8]. */
-#define WL_GEMM_PREP_BLOCK 192
+/* Bytes of one prepared block of one token: 32 quant bytes, the int32 starting sum, the float
+ * scale (gemm.h). */
+#define WL_GEMM_PREP_BLOCK 40
+#define WL_GEMM_PREP_INIT 32 /* offset of the starting sum */
+#define WL_GEMM_PREP_D 36    /* offset of the scale */
 
 #if defined(__x86_64__)
 /* gemm_avx512.c: Q8_0 and Q4_0 weights; AVX-512 F/BW/VL/DQ + VNNI. */
