@@ -22,6 +22,7 @@
 #define KILL_GRACE_MS 1000 /* a process worker that ignores an ABORT this long is killed */
 #define TERMINATE_GRACE_MS 2000
 #define RTT_SAMPLES 1024
+#define WAKE_MAX 16 /* readers woken after one I/O thread pass; more are woken at once */
 
 enum load_state { LOAD_NONE, LOAD_LOADING, LOAD_READY, LOAD_FAILED };
 
@@ -40,6 +41,7 @@ struct wl_call {
     int pending;           /* in b->calls: not finished */
     int abort_requested, abort_sent, timed_out, released;
     int in_callback;       /* the I/O thread is inside on_part for this call */
+    int wake_queued;       /* in b->wake: its reader is woken once the I/O thread unlocks */
     double deadline;       /* monotonic ms; 0 = none */
     double kill_at;        /* 0 = none */
     wl_part_fn on_part;
@@ -83,6 +85,10 @@ struct wl_bridge {
     wl_call *calls, *calls_tail;
     uint64_t next_id;
     double idle_since;    /* when the last call ended; 0 while calls are pending */
+
+    /* calls whose readers the I/O thread wakes once it has released the lock (see wake_readers) */
+    wl_call *wake[WAKE_MAX];
+    int n_wake;
 
     wl_bridge_stats st;
     double rtt[RTT_SAMPLES];
@@ -142,6 +148,8 @@ static int call_unref(wl_call *c)
     return 1;
 }
 
+static void wake_now(wl_bridge *b);
+
 /* Delivers a part to the call: its callback, or its queue. Lock held (released around the
  * callback). Returns 0, or -1 when a delta finds the queue full (the caller retries later). */
 static int deliver(wl_bridge *b, wl_call *c, const wandler_part *p, char *text)
@@ -158,6 +166,7 @@ static int deliver(wl_bridge *b, wl_call *c, const wandler_part *p, char *text)
         if (text)
             copy.text = text;
         c->in_callback++;
+        wake_now(b); /* readers woken before user code that may take its time */
         pthread_mutex_unlock(&b->lock);
         c->on_part(&copy, c->user);
         pthread_mutex_lock(&b->lock);
@@ -177,8 +186,48 @@ static int deliver(wl_bridge *b, wl_call *c, const wandler_part *p, char *text)
         efd_set(c, 1);
     if (final)
         c->final_queued = 1;
-    pthread_cond_broadcast(&c->cond);
+    /* On the I/O thread, the reader is woken only after the lock is released: woken now, it
+     * would run, block on the lock this thread still holds and be woken a second time (two
+     * context switches per part instead of one, each taking a core from the computation). */
+    if (c->wake_queued)
+        return 0;
+    if (b->n_wake < WAKE_MAX && b->io_started && pthread_equal(pthread_self(), b->io)) {
+        c->refs++; /* the call outlives a release until the wake-up is done */
+        c->wake_queued = 1;
+        b->wake[b->n_wake++] = c;
+    } else {
+        pthread_cond_broadcast(&c->cond);
+    }
     return 0;
+}
+
+/* I/O thread, lock held: takes the list of readers to wake (see deliver); returns its length. */
+static int take_wakes(wl_bridge *b, wl_call **out)
+{
+    int n = b->n_wake;
+    for (int i = 0; i < n; i++) {
+        out[i] = b->wake[i];
+        out[i]->wake_queued = 0;
+    }
+    b->n_wake = 0;
+    return n;
+}
+
+/* Lock held: drops the references take_wakes() handed out. */
+static void wakes_done(wl_call **calls, int n)
+{
+    for (int i = 0; i < n; i++)
+        call_unref(calls[i]);
+}
+
+/* Lock held: wakes the queued readers now (before the I/O thread blocks on something else). */
+static void wake_now(wl_bridge *b)
+{
+    wl_call *woken[WAKE_MAX];
+    int n = take_wakes(b, woken);
+    for (int i = 0; i < n; i++)
+        pthread_cond_broadcast(&woken[i]->cond);
+    wakes_done(woken, n);
 }
 
 /* Ends a call with a final part (FINISH or ERROR) and takes it off the pending list. */
@@ -298,6 +347,7 @@ static void worker_gone(wl_bridge *b, int expected, const char *cause)
     char how[160];
     int pid = (int)b->w.pid;
     int was_process = b->w.kind == WL_WORKER_PROCESS;
+    wake_now(b); /* reaping may wait for the worker */
     if (b->w.running && wl_worker_reap(&b->w, TERMINATE_GRACE_MS, how, sizeof how) != 0) {
         wl_worker_kill(&b->w);
         wl_worker_reap(&b->w, -1, how, sizeof how);
@@ -400,6 +450,7 @@ static void on_progress(wl_bridge *b, const wl_frame *f)
     wandler_progress p = {(int)m.stage, m.done, m.total, b->progress_fraction, m.bytes_per_s};
     wandler_progress_fn fn = b->cfg.on_progress;
     void *user = b->cfg.progress_user;
+    wake_now(b);
     pthread_mutex_unlock(&b->lock);
     int cancel = fn(&p, user);
     pthread_mutex_lock(&b->lock);
@@ -703,9 +754,14 @@ static void *io_main(void *arg)
         int timeout = next_timer(b, now);
         if (have_pending && (timeout < 0 || timeout > 20))
             timeout = 20; /* re-check the full queue: its reader may have taken parts */
+        wl_call *woken[WAKE_MAX];
+        int n_woken = take_wakes(b, woken);
         pthread_mutex_unlock(&b->lock);
+        for (int i = 0; i < n_woken; i++)
+            pthread_cond_broadcast(&woken[i]->cond);
         int n = poll(p, 2, timeout);
         pthread_mutex_lock(&b->lock);
+        wakes_done(woken, n_woken);
         if (n <= 0)
             continue;
         if (p[0].revents & POLLIN) {
@@ -741,6 +797,7 @@ static void *io_main(void *arg)
     /* closing: every pending call ends, the worker ends */
     fail_all(b, WANDLER_ERR_DISPOSED, "the model was disposed");
     terminate_worker(b);
+    wake_now(b);
     b->io_done = 1;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
