@@ -33,8 +33,12 @@
 #endif
 
 #define TR 16 /* rows per tile: the lanes of a zmm */
-#define TT 8  /* tokens per inner tile */
-#define KB 32 /* blocks per rearranged chunk of a tile (KB * 576 bytes on the stack) */
+#ifndef TT
+#define TT 8 /* tokens per inner tile (even, 4 to 12) */
+#endif
+#ifndef KB
+#define KB 64 /* blocks per rearranged chunk of a tile (KB * 576 bytes on the stack) */
+#endif
 
 typedef struct {
     __m512i g[8]; /* group g: lane i = row i's unsigned bytes of values 4g..4g+3 */
@@ -152,7 +156,7 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
                       size_t ldy, __mmask16 m, int first)
 {
     __m512 acc[TT];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int t = 0; t < T; t++)
         acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + (size_t)t * ldy);
     for (int b = 0; b < nblk; b++) {
@@ -162,7 +166,7 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
         const __m512i w4 = _mm512_load_si512((const void *)&wb->g[4]), w5 = _mm512_load_si512((const void *)&wb->g[5]);
         const __m512i w6 = _mm512_load_si512((const void *)&wb->g[6]), w7 = _mm512_load_si512((const void *)&wb->g[7]);
         const __m512 wd = _mm512_load_ps((const void *)&wb->d);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int t = 0; t < T; t++) {
             const unsigned char *xb = x + (size_t)t * xs + (size_t)b * WL_GEMM_PREP_BLOCK;
             __m512i s = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT));
@@ -178,7 +182,7 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int t = 0; t < T; t++)
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
 }
@@ -214,14 +218,26 @@ WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w
             const unsigned char *xt = x + (size_t)t * xs;
             float *yt = y + (size_t)t * ldy + (size_t)r;
             switch (ntok - t) {
-            case 1: tokens(1, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            case 2: tokens(2, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            case 3: tokens(3, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            case 4: tokens(4, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            case 5: tokens(5, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            case 6: tokens(6, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            case 7: tokens(7, buf, nblk, xt, xs, yt, ldy, m, kb == 0); break;
-            default: break;
+#define REST(T_)                                                                                   \
+    case T_:                                                                                       \
+        tokens(T_, buf, nblk, xt, xs, yt, ldy, m, kb == 0);                                        \
+        break;
+                REST(1) REST(2) REST(3)
+#if TT > 4
+                REST(4) REST(5)
+#endif
+#if TT > 6
+                REST(6) REST(7)
+#endif
+#if TT > 8
+                REST(8) REST(9)
+#endif
+#if TT > 10
+                REST(10) REST(11)
+#endif
+#undef REST
+            default:
+                break;
             }
         }
     }

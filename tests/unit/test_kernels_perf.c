@@ -168,8 +168,9 @@ static void test_gemm_matches_scalar(void **state)
     const uint32_t types[] = {WL_TYPE_Q8_0, WL_TYPE_Q4_0};
     if (!wl_gemm_supported(WL_ISA_AVX512, WL_TYPE_Q4_0))
         printf("  no AVX-512 VNNI here: only the scalar definition is checked\n");
-    /* 1 to 128 blocks: one, several and a partial rearranged chunk of 32 blocks */
-    const int64_t ns[] = {32, 64, 96, 256, 576, 1056, 2048};
+    /* 1 to 65 blocks (and 128 below): within one rearranged chunk of 64 blocks (gemm_avx512.c),
+     * exactly one, one and a partial one, two */
+    const int64_t ns[] = {32, 64, 96, 256, 576, 1056, 2048, 2080};
     /* whole token tiles of 8 and remainders of 1 to 7 */
     const int64_t ntoks[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 33, 64};
     for (size_t ti = 0; ti < 2; ti++)
