@@ -13,6 +13,7 @@
 
 #include "engine/attention_impl.h"
 #include "engine/cpu.h"
+#include "engine/exp.h"
 #include "engine/forward_impl.h"
 #include "engine/quant.h"
 
@@ -65,7 +66,7 @@ static void mad_scalar(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = wl_fp32_to_fp16(fmaf(wl_fp16_to_fp32(v[i]), s, wl_fp16_to_fp32(acc[i])));
 }
 
-static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar};
+static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, NULL};
 
 const wl_att_ops *wl_att_ops_for(int isa)
 {
@@ -79,8 +80,50 @@ const wl_att_ops *wl_att_ops_for(int isa)
     return &SCALAR_OPS;
 }
 
-/* For each (token, head) pair of chunk ith of nth (pairs ith, ith + nth, ...): softmax(q . K^T * scale) V over the positions the
- * token sees, in one pass with an online softmax. */
+size_t wl_att_scratch_bytes(int hd)
+{
+    /* wl_att_query: the query in half and as floats, the half accumulator: 8 hd bytes.
+     * A tile (attention_avx512.c): the queries transposed (hd, 16) floats, the accumulators
+     * (hd, 16) halves, one key and one value as floats, two rows of 16 lanes: 104 hd + 128. */
+    return ((size_t)hd * 104 + 128 + 63) / 64 * 64;
+}
+
+void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
+                  int last, float scale, float softcap, void *scratch, float *out)
+{
+    uint16_t *qh = scratch, *acc = qh + hd;
+    float *qf = (float *)(acc + hd); /* the half query as floats */
+    ops->to_f16(qh, q, hd);
+    ops->to_f32(qf, qh, hd);
+    memset(acc, 0, (size_t)hd * sizeof *acc);
+    float max = -INFINITY, sum = 0.0f;
+    for (int p = first; p <= last; p++) {
+        float s = ops->dot(qf, K + (size_t)p * hd, hd) * scale;
+        if (softcap != 0.0f)
+            s = softcap * tanhf(s);
+        float old_scale = 1.0f, weight = 1.0f;
+        if (s > max) { /* a new maximum: rescale what was summed so far */
+            old_scale = wl_expf(max - s);
+            max = s;
+            ops->scale(acc, old_scale, hd);
+        } else {
+            weight = wl_expf(s - max);
+        }
+        ops->mad(acc, V + (size_t)p * hd, weight, hd);
+        sum = sum * old_scale + weight;
+    }
+    const float inv = 1.0f / sum;
+    for (int i = 0; i < hd; i++)
+        out[i] = wl_fp16_to_fp32(acc[i]) * inv;
+}
+
+/* The window of positions the query of the token at pos sees: [*first, pos]. */
+static int first_seen(int pos, int window)
+{
+    return window > 0 && pos >= window ? pos - window + 1 : 0;
+}
+
+/* One query at a time: the (token, head) pairs ith, ith + nth, ... */
 static void att_worker(void *ctx, int ith, int nth)
 {
     const att_task *t = ctx;
@@ -91,41 +134,55 @@ static void att_worker(void *ctx, int ith, int nth)
     const float softcap = hp->attn_softcap;
     /* with soft-capping ggml folds 1/c into the scale: s = c * tanh(q.k * (scale / c)) */
     const float scale = softcap != 0.0f ? hp->kq_scale / softcap : hp->kq_scale;
-    const wl_att_ops *ops = c->att_ops;
-    uint16_t *qh = c->att_scratch + (size_t)ith * 4 * hd, *acc = qh + hd;
-    float *qf = (float *)(acc + hd); /* the half query as floats */
+    void *scratch = c->att_scratch + (size_t)ith * wl_att_scratch_bytes(hd);
     const size_t layer_off = (size_t)t->layer * hp->n_head_kv * c->n_ctx * hd;
 
     for (int pair = ith; pair < t->ntok * hp->n_head; pair += nth) {
         const int tok = pair / hp->n_head, h = pair % hp->n_head, pos = t->pos0 + tok;
-        const int first = window > 0 && pos >= window ? pos - window + 1 : 0;
-        const float *q = c->q + (size_t)tok * q_dim + (size_t)h * hd;
         const size_t head_off = layer_off + (size_t)(h / group) * c->n_ctx * hd;
-        const uint16_t *K = c->k_cache + head_off, *V = c->v_cache + head_off;
+        wl_att_query(c->att_ops, hd, c->q + (size_t)tok * q_dim + (size_t)h * hd, c->k_cache + head_off,
+                     c->v_cache + head_off, first_seen(pos, window), pos, scale, softcap, scratch,
+                     c->att + (size_t)tok * q_dim + (size_t)h * hd);
+    }
+}
 
-        ops->to_f16(qh, q, hd);
-        ops->to_f32(qf, qh, hd);
-        memset(acc, 0, (size_t)hd * sizeof *acc);
-        float max = -INFINITY, sum = 0.0f;
-        for (int p = first; p <= pos; p++) {
-            float s = ops->dot(qf, K + (size_t)p * hd, hd) * scale;
-            if (softcap != 0.0f)
-                s = softcap * tanhf(s);
-            float old_scale = 1.0f, weight = 1.0f;
-            if (s > max) { /* a new maximum: rescale what was summed so far */
-                old_scale = expf(max - s);
-                max = s;
-                ops->scale(acc, old_scale, hd);
-            } else {
-                weight = expf(s - max);
+/* Tiles of up to WL_ATT_LANES queries that share a KV head: the heads of a group (in sets of at
+ * most 16) times as many consecutive tokens as fit. Tile i covers token chunk i / (n_kv * sets),
+ * so chunk ith of nth, taking tiles ith, ith + nth, ..., gets early and late tokens alike. */
+static void att_tile_worker(void *ctx, int ith, int nth)
+{
+    const att_task *t = ctx;
+    wl_ctx *c = t->c;
+    const wl_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd, group = hp->n_head / hp->n_head_kv;
+    const int window = c->m->layers[t->layer].swa ? hp->n_swa : 0;
+    const int per_set = group < WL_ATT_LANES ? group : WL_ATT_LANES, sets = (group + per_set - 1) / per_set;
+    const int toks = WL_ATT_LANES / per_set, chunks = (t->ntok + toks - 1) / toks;
+    const int tiles = chunks * hp->n_head_kv * sets;
+    const float softcap = hp->attn_softcap;
+    void *scratch = c->att_scratch + (size_t)ith * wl_att_scratch_bytes(hd);
+    const size_t layer_off = (size_t)t->layer * hp->n_head_kv * c->n_ctx * hd;
+    wl_att_tile tl = {.hd = hd, .softcap = softcap,
+                      .scale = softcap != 0.0f ? hp->kq_scale / softcap : hp->kq_scale};
+
+    for (int i = ith; i < tiles; i += nth) {
+        const int chunk = i / (hp->n_head_kv * sets), kvh = i % (hp->n_head_kv * sets) / sets, set = i % sets;
+        const int h0 = kvh * group + set * per_set, h1 = h0 + per_set < (kvh + 1) * group ? h0 + per_set
+                                                                                      : (kvh + 1) * group;
+        const size_t head_off = layer_off + (size_t)kvh * c->n_ctx * hd;
+        tl.K = c->k_cache + head_off;
+        tl.V = c->v_cache + head_off;
+        tl.n = 0;
+        for (int tok = chunk * toks; tok < (chunk + 1) * toks && tok < t->ntok; tok++)
+            for (int h = h0; h < h1; h++) {
+                const int pos = t->pos0 + tok;
+                tl.q[tl.n] = c->q + (size_t)tok * q_dim + (size_t)h * hd;
+                tl.out[tl.n] = c->att + (size_t)tok * q_dim + (size_t)h * hd;
+                tl.first[tl.n] = first_seen(pos, window);
+                tl.last[tl.n] = pos;
+                tl.n++;
             }
-            ops->mad(acc, V + (size_t)p * hd, weight, hd);
-            sum = sum * old_scale + weight;
-        }
-        float *out = c->att + (size_t)tok * q_dim + (size_t)h * hd;
-        const float inv = 1.0f / sum;
-        for (int i = 0; i < hd; i++)
-            out[i] = wl_fp16_to_fp32(acc[i]) * inv;
+        c->att_ops->tile(&tl, scratch);
     }
 }
 
@@ -138,8 +195,7 @@ int wl_att_chunks(const wl_pool *pool)
 void wl_attention(wl_ctx *c, int il, int pos0, int ntok)
 {
     att_task at = {c, il, pos0, ntok};
-    if (ntok == 1) /* decode: chunks for whoever is free; prefill: one per thread (threadpool.c) */
-        wl_pool_run_n(c->pool, att_worker, &at, wl_att_chunks(c->pool));
-    else
-        wl_pool_run(c->pool, att_worker, &at);
+    /* chunks for whoever is free (threadpool.c); a prompt in tiles where the family has them */
+    wl_pool_run_n(c->pool, ntok >= 2 && c->att_ops->tile ? att_tile_worker : att_worker, &at,
+                  wl_att_chunks(c->pool));
 }

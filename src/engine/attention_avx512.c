@@ -2,14 +2,30 @@
  * attention_impl.h). Each element is converted, scaled or multiply-added on its own, exactly as
  * in the scalar and AVX2 versions (round to nearest even, fused multiply-add), so the width
  * changes no bit; the dot product keeps the 8 lanes of the AVX2 version (its order is part of
- * the result). Tails use masked loads and stores. */
+ * the result). Tails use masked loads and stores.
+ *
+ * The tile: 16 queries of one KV head side by side, one per lane, so each key and value is read
+ * and converted once for all of them and no step needs a horizontal sum. Per key p, each query
+ * i runs exactly the steps of wl_att_query (attention.c):
+ *   s_i = dot(q_i, k_p) * scale: the dot's 8 canonical chains are 8 registers a0..a7 (lane i:
+ *         query i), element e going into a[e % 8], summed as ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7));
+ *   new maximum (lanes where s_i > max_i): acc_i = half(acc_i * e^(max_i - s_i)), weight 1;
+ *   otherwise weight e^(s_i - max_i) (wl_expf, repeated here step by step);
+ *   acc_i = half(fma(v_p, weight_i, acc_i)); sum_i = sum_i * old_scale_i + weight_i,
+ * on the lanes whose query sees p ([first_i, last_i]); the others keep their state. The
+ * accumulators are stored transposed, (hd, 16) halves, so that element e of all 16 queries is
+ * one 256-bit row. */
 #include <immintrin.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #endif
 
 #include "engine/attention_impl.h"
+#include "engine/exp.h"
 
 float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
 
@@ -63,4 +79,129 @@ static void mad_avx512(uint16_t *acc, const uint16_t *v, float s, int n)
     }
 }
 
-const wl_att_ops wl_att_ops_avx512 = {to_f32_avx512, to_f16_avx512, wl_att_dot_avx2, scale_avx512, mad_avx512};
+/* wl_expf (exp.h) on 16 lanes, step by step */
+static inline __m512 exp_avx512(__m512 x)
+{
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(WL_EXP_LO)), _mm512_set1_ps(WL_EXP_HI));
+    const __m512 nf = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(WL_EXP_LOG2E)), NEAREST);
+    __m512 r = _mm512_fmadd_ps(nf, _mm512_set1_ps(-WL_EXP_LN2_HI), xc);
+    r = _mm512_fmadd_ps(nf, _mm512_set1_ps(-WL_EXP_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(WL_EXP_C7);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(WL_EXP_C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(WL_EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(WL_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(WL_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(WL_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(WL_EXP_C1));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i n = _mm512_cvtps_epi32(nf), a = _mm512_srai_epi32(n, 1), b = _mm512_sub_epi32(n, a);
+    const __m512i bias = _mm512_set1_epi32(127);
+    const __m512 pa = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(a, bias), 23));
+    const __m512 pb = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(b, bias), 23));
+    const __m512 y = _mm512_mul_ps(_mm512_mul_ps(p, pa), pb);
+    return _mm512_mask_add_ps(y, nan, x, x);
+}
+
+/* dst[0..n) = src[0..n) halves as floats */
+static inline void halves_to_f32(float *dst, const uint16_t *src, int n)
+{
+    for (int e = 0; e < n; e += 16) {
+        const __mmask16 m = first_lanes(n - e < 16 ? n - e : 16);
+        _mm512_mask_storeu_ps(dst + e, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + e)));
+    }
+}
+
+static void tile_avx512(const wl_att_tile *t, void *scratch)
+{
+    const int hd = t->hd, n = t->n;
+    float *qt = scratch;                                /* (hd, 16) the queries, half-rounded */
+    uint16_t *acc = (uint16_t *)(qt + (size_t)hd * 16); /* (hd, 16) the accumulators, half */
+    float *kf = (float *)(acc + (size_t)hd * 16);       /* (hd) the key as floats */
+    float *vf = kf + hd;                                /* (hd) the value as floats */
+    float *lane = vf + hd;                              /* (16) one value per query */
+
+    int first[WL_ATT_LANES], last[WL_ATT_LANES], pmin = INT_MAX, pmax = -1;
+    for (int i = 0; i < WL_ATT_LANES; i++) {
+        first[i] = i < n ? t->first[i] : 1; /* lanes without a query see nothing */
+        last[i] = i < n ? t->last[i] : 0;
+        if (i < n && first[i] < pmin)
+            pmin = first[i];
+        if (i < n && last[i] > pmax)
+            pmax = last[i];
+    }
+    memset(qt, 0, (size_t)hd * 16 * sizeof *qt);
+    for (int i = 0; i < n; i++)
+        for (int e = 0; e < hd; e += 16) {
+            const __mmask16 m = first_lanes(hd - e < 16 ? hd - e : 16);
+            const __m512 q = _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, t->q[i] + e), NEAREST));
+            _mm512_storeu_ps(lane, q);
+            for (int j = 0; j < 16 && e + j < hd; j++)
+                qt[(size_t)(e + j) * 16 + i] = lane[j];
+        }
+    memset(acc, 0, (size_t)hd * 16 * sizeof *acc);
+
+    const __m512i vfirst = _mm512_loadu_si512(first), vlast = _mm512_loadu_si512(last);
+    const __m512 one = _mm512_set1_ps(1.0f), scale = _mm512_set1_ps(t->scale);
+    __m512 max = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps();
+    for (int p = pmin; p <= pmax; p++) {
+        const __m512i vp = _mm512_set1_epi32(p);
+        const __mmask16 valid = _mm512_cmp_epi32_mask(vfirst, vp, _MM_CMPINT_LE) &
+                                _mm512_cmp_epi32_mask(vp, vlast, _MM_CMPINT_LE);
+        if (!valid)
+            continue;
+        halves_to_f32(kf, t->K + (size_t)p * hd, hd);
+
+        __m512 a[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            a[j] = _mm512_setzero_ps();
+        int e = 0;
+        for (; e + 8 <= hd; e += 8)
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                a[j] = _mm512_fmadd_ps(_mm512_loadu_ps(qt + (size_t)(e + j) * 16), _mm512_set1_ps(kf[e + j]), a[j]);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            if (e + j < hd)
+                a[j] = _mm512_fmadd_ps(_mm512_loadu_ps(qt + (size_t)(e + j) * 16), _mm512_set1_ps(kf[e + j]), a[j]);
+        __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[4]), _mm512_add_ps(a[2], a[6])),
+                                 _mm512_add_ps(_mm512_add_ps(a[1], a[5]), _mm512_add_ps(a[3], a[7])));
+        s = _mm512_mul_ps(s, scale);
+        if (t->softcap != 0.0f) {
+            _mm512_storeu_ps(lane, s);
+            for (int i = 0; i < 16; i++)
+                lane[i] = t->softcap * tanhf(lane[i]);
+            s = _mm512_loadu_ps(lane);
+        }
+
+        const __mmask16 nw = _mm512_mask_cmp_ps_mask(valid, s, max, _CMP_GT_OQ);
+        const __m512 x = exp_avx512(_mm512_mask_sub_ps(_mm512_sub_ps(s, max), nw, max, s));
+        const __m512 old_scale = _mm512_mask_mov_ps(one, nw, x), weight = _mm512_mask_mov_ps(x, nw, one);
+        max = _mm512_mask_mov_ps(max, nw, s);
+        sum = _mm512_mask_add_ps(sum, valid, _mm512_mul_ps(sum, old_scale), weight);
+        if (nw)
+            for (int d = 0; d < hd; d++) {
+                __m256i *row = (__m256i *)(acc + (size_t)d * 16);
+                const __m512 r = _mm512_cvtph_ps(_mm256_loadu_si256(row));
+                _mm256_storeu_si256(row, _mm512_cvtps_ph(_mm512_mask_mul_ps(r, nw, r, old_scale), NEAREST));
+            }
+        halves_to_f32(vf, t->V + (size_t)p * hd, hd);
+        for (int d = 0; d < hd; d++) {
+            __m256i *row = (__m256i *)(acc + (size_t)d * 16);
+            const __m512 r = _mm512_cvtph_ps(_mm256_loadu_si256(row));
+            const __m512 u = _mm512_mask3_fmadd_ps(_mm512_set1_ps(vf[d]), weight, r, valid);
+            _mm256_storeu_si256(row, _mm512_cvtps_ph(u, NEAREST));
+        }
+    }
+
+    const __m512 inv = _mm512_div_ps(one, sum);
+    for (int d = 0; d < hd; d++) {
+        _mm512_storeu_ps(lane, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(acc + (size_t)d * 16))), inv));
+        for (int i = 0; i < n; i++)
+            t->out[i][d] = lane[i];
+    }
+}
+
+const wl_att_ops wl_att_ops_avx512 = {to_f32_avx512, to_f16_avx512, wl_att_dot_avx2, scale_avx512, mad_avx512,
+                                      tile_avx512};

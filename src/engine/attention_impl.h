@@ -6,7 +6,10 @@
 #ifndef WL_ENGINE_ATTENTION_IMPL_H
 #define WL_ENGINE_ATTENTION_IMPL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+struct wl_att_tile;
 
 typedef struct wl_att_ops {
     /* q[0..n) as floats (from halves) */
@@ -19,7 +22,34 @@ typedef struct wl_att_ops {
     void (*scale)(uint16_t *acc, float s, int n);
     /* acc[i] = half(fma(v[i], s, acc[i])) */
     void (*mad)(uint16_t *acc, const uint16_t *v, float s, int n);
+    /* The whole attention of up to WL_ATT_LANES queries that share one KV head (below), each
+     * query's result bit for bit that of wl_att_query with these ops' scalar equivalents; scratch:
+     * wl_att_scratch_bytes(hd) bytes. NULL in families without it. */
+    void (*tile)(const struct wl_att_tile *t, void *scratch);
 } wl_att_ops;
+
+/* Queries handled together by ops->tile: one per vector lane. */
+#define WL_ATT_LANES 16
+
+/* n queries (1..WL_ATT_LANES) over one KV head. Query i sees positions [first[i], last[i]]. */
+typedef struct wl_att_tile {
+    int hd, n;             /* head dimension; number of queries */
+    const uint16_t *K, *V; /* (positions, hd) keys and values of the head, half */
+    const float *q[WL_ATT_LANES]; /* (hd) each query, float (rounded to half here) */
+    float *out[WL_ATT_LANES];     /* (hd) each result */
+    int first[WL_ATT_LANES], last[WL_ATT_LANES];
+    float scale;   /* s = (q . k) * scale */
+    float softcap; /* when not 0: s = softcap * tanh(s) */
+} wl_att_tile;
+
+/* Scratch bytes one call of ops->tile or wl_att_query needs for head dimension hd. */
+size_t wl_att_scratch_bytes(int hd);
+
+/* The reference attention of one query (the tile's query i alone): softmax over positions
+ * [first, last] of K with the online rescaling described in attention.c, into out (hd floats),
+ * with the element steps of ops. scratch: wl_att_scratch_bytes(hd) bytes. */
+void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
+                  int last, float scale, float softcap, void *scratch, float *out);
 
 /* AVX2 + FMA + F16C versions (attention_avx2.c; x86-64 builds only), and the AVX-512 ones
  * (attention_avx512.c: 16 lanes per step for the element-wise steps; the dot is AVX2's). */

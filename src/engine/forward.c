@@ -372,7 +372,7 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
               add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
               add_bytes(&total, B * kv_dim * 2, sizeof(float)) | add_bytes(&total, B * qkv_dim, sizeof(float)) |
               add_bytes(&total, B * (ff + up_rows), sizeof(float)) |
-              add_bytes(&total, (size_t)wl_att_chunks(pool) * 4 * hp->head_dim, sizeof(uint16_t)) |
+              add_bytes(&total, (size_t)wl_att_chunks(pool), wl_att_scratch_bytes(hp->head_dim)) |
               add_bytes(&total, B * n_rot * 2, sizeof(float)) | add_bytes(&total, act_cap, 1);
     if (bad)
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "context of %d tokens is too large", n_ctx);
@@ -401,7 +401,7 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     c->att = malloc(B * q_dim * sizeof(float));
     c->hb = malloc(B * ff * sizeof(float));
     c->hb2 = malloc(B * up_rows * sizeof(float));
-    c->att_scratch = malloc((size_t)wl_att_chunks(pool) * 4 * hp->head_dim * sizeof(uint16_t));
+    c->att_scratch = aligned_alloc(64, (size_t)wl_att_chunks(pool) * wl_att_scratch_bytes(hp->head_dim));
     c->att_ops = wl_att_ops_for(isa);
     c->rope_cs = malloc(B * n_rot * sizeof(float));
     c->rope_cs_swa = malloc(B * n_rot * sizeof(float));

@@ -31,8 +31,8 @@ struct wl_ctx {
     float *att;      /* (B, q_dim) attention output, per head concatenated */
     float *hb;       /* (B, n_ff) gate, then act(gate) * up */
     float *hb2;      /* (B, n_ff) up; (B, 2 n_ff) gate and up of a fused Wup */
-    uint16_t *att_scratch; /* (wl_att_chunks, 4 * head_dim) per chunk: the query in half, the
-                            * half accumulator, the query as floats (2 * head_dim halves' room) */
+    unsigned char *att_scratch; /* (wl_att_chunks, wl_att_scratch_bytes(head_dim)): each chunk's
+                                 * scratch, 64-byte aligned */
     const wl_att_ops *att_ops; /* attention's vector steps for the kernel family */
     float *rope_cs;     /* (B, n_rot) cos, sin pairs of each token's position, global layers */
     float *rope_cs_swa; /* (B, n_rot) likewise for the sliding-window layers */
