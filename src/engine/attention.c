@@ -66,7 +66,8 @@ static void mad_scalar(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = wl_fp32_to_fp16(fmaf(wl_fp16_to_fp32(v[i]), s, wl_fp16_to_fp32(acc[i])));
 }
 
-static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, NULL};
+/* wl_expf with a library call for each fused multiply-add (no FMA instruction assumed) */
+static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, wl_expf, NULL};
 
 const wl_att_ops *wl_att_ops_for(int isa)
 {
@@ -103,11 +104,11 @@ void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t 
             s = softcap * tanhf(s);
         float old_scale = 1.0f, weight = 1.0f;
         if (s > max) { /* a new maximum: rescale what was summed so far */
-            old_scale = wl_expf(max - s);
+            old_scale = ops->exp(max - s);
             max = s;
             ops->scale(acc, old_scale, hd);
         } else {
-            weight = wl_expf(s - max);
+            weight = ops->exp(s - max);
         }
         ops->mad(acc, V + (size_t)p * hd, weight, hd);
         sum = sum * old_scale + weight;

@@ -10,6 +10,7 @@
 #endif
 
 #include "engine/attention_impl.h"
+#include "engine/exp.h"
 #include "engine/quant.h"
 
 static void to_f32_avx2(float *dst, const uint16_t *src, int n)
@@ -71,4 +72,12 @@ static void mad_avx2(uint16_t *acc, const uint16_t *v, float s, int n)
         acc[i] = wl_fp32_to_fp16(__builtin_fmaf(wl_fp16_to_fp32(v[i]), s, wl_fp16_to_fp32(acc[i])));
 }
 
-const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2, NULL};
+/* wl_expf, its fmaf()s inlined as FMA instructions; also the AVX-512 family's */
+float wl_att_exp_fma(float x);
+
+float wl_att_exp_fma(float x)
+{
+    return wl_expf(x);
+}
+
+const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2, wl_att_exp_fma, NULL};

@@ -28,6 +28,7 @@
 #include "engine/exp.h"
 
 float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
+float wl_att_exp_fma(float x);
 
 #define NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
@@ -204,4 +205,4 @@ static void tile_avx512(const wl_att_tile *t, void *scratch)
 }
 
 const wl_att_ops wl_att_ops_avx512 = {to_f32_avx512, to_f16_avx512, wl_att_dot_avx2, scale_avx512, mad_avx512,
-                                      tile_avx512};
+                                      wl_att_exp_fma, tile_avx512};

@@ -22,6 +22,8 @@ typedef struct wl_att_ops {
     void (*scale)(uint16_t *acc, float s, int n);
     /* acc[i] = half(fma(v[i], s, acc[i])) */
     void (*mad)(uint16_t *acc, const uint16_t *v, float s, int n);
+    /* wl_expf(x) (exp.h): the same bits, with the family's fused multiply-add instruction */
+    float (*exp)(float x);
     /* The whole attention of up to WL_ATT_LANES queries that share one KV head (below), each
      * query's result bit for bit that of wl_att_query with these ops' scalar equivalents; scratch:
      * wl_att_scratch_bytes(hd) bytes. NULL in families without it. */
