@@ -20,6 +20,7 @@
 
 #include "engine/forward_impl.h"
 #include "engine/gemm.h"
+#include "engine/gemm_k.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "engine/tensor_type.h"
@@ -83,6 +84,9 @@ static void mm_worker(void *ctx, int ith, int nth)
         if (r0 < r1 && jb->prep)
             wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
                     jb->ldy);
+        else if (r0 < r1 && t->ntok >= WL_GEMM_K_MIN_TOKENS && wl_gemm_k_supported(t->kt->isa, jb->w->type))
+            wl_gemm_k(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride,
+                      t->ntok, jb->y, jb->ldy);
         else if (r0 < r1)
             t->kt->matmul[jb->w->type](jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x,
                                        jb->x_stride, t->ntok, jb->y, jb->ldy);
