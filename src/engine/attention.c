@@ -67,7 +67,7 @@ static void mad_scalar(uint16_t *acc, const uint16_t *v, float s, int n)
 }
 
 /* wl_expf with a library call for each fused multiply-add (no FMA instruction assumed) */
-static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, wl_expf, NULL};
+static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, wl_expf, NULL, NULL};
 
 const wl_att_ops *wl_att_ops_for(int isa)
 {
@@ -83,15 +83,20 @@ const wl_att_ops *wl_att_ops_for(int isa)
 
 size_t wl_att_scratch_bytes(int hd)
 {
-    /* wl_att_query: the query in half and as floats, the half accumulator: 8 hd bytes.
-     * A tile (attention_avx512.c): the queries transposed (hd, 16) floats, the accumulators
-     * (hd, 16) halves, one key and one value as floats, two rows of 16 lanes: 104 hd + 128. */
-    return ((size_t)hd * 104 + 128 + 63) / 64 * 64;
+    /* wl_att_query: the query in half and as floats, the half accumulator: 8 hd bytes; fused
+     * (attention_avx512.c): the accumulator, 64 bytes, the query as floats, 3 x 16 floats.
+     * A tile: the queries transposed (hd, 16) floats, the accumulators (hd, 16) halves, one key
+     * and one value as floats, a row of 16 floats: 104 hd + 64. */
+    return ((size_t)hd * 104 + 320 + 63) / 64 * 64;
 }
 
 void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
                   int last, float scale, float softcap, void *scratch, float *out)
 {
+    if (ops->query) {
+        ops->query(hd, q, K, V, first, last, scale, softcap, scratch, out);
+        return;
+    }
     uint16_t *qh = scratch, *acc = qh + hd;
     float *qf = (float *)(acc + hd); /* the half query as floats */
     ops->to_f16(qh, q, hd);

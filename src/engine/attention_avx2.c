@@ -9,6 +9,7 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+#include "engine/attention_dot8.h"
 #include "engine/attention_impl.h"
 #include "engine/exp.h"
 #include "engine/quant.h"
@@ -36,15 +37,7 @@ float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
 
 float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n)
 {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(qf + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))), acc);
-    float l[8];
-    _mm256_storeu_ps(l, acc);
-    for (; i < n; i++) /* a tail continues the lanes */
-        l[i % 8] = __builtin_fmaf(qf[i], wl_fp16_to_fp32(k[i]), l[i % 8]);
-    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    return wl_att_dot8(qf, k, n);
 }
 
 static void scale_avx2(uint16_t *acc, float s, int n)
@@ -80,4 +73,5 @@ float wl_att_exp_fma(float x)
     return wl_expf(x);
 }
 
-const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2, wl_att_exp_fma, NULL};
+const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2, wl_att_exp_fma, NULL,
+                                    NULL};

@@ -24,6 +24,9 @@ typedef struct wl_att_ops {
     void (*mad)(uint16_t *acc, const uint16_t *v, float s, int n);
     /* wl_expf(x) (exp.h): the same bits, with the family's fused multiply-add instruction */
     float (*exp)(float x);
+    /* wl_att_query with these steps fused into one loop (same bits); NULL: the steps one by one */
+    void (*query)(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last, float scale,
+                  float softcap, void *scratch, float *out);
     /* The whole attention of up to WL_ATT_LANES queries that share one KV head (below), each
      * query's result bit for bit that of wl_att_query with these ops' scalar equivalents; scratch:
      * wl_att_scratch_bytes(hd) bytes. NULL in families without it. */
