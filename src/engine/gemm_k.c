@@ -17,8 +17,8 @@
 int wl_gemm_k_supported(int isa, uint32_t type)
 {
 #if defined(__x86_64__)
-    return isa == WL_ISA_AVX512 && (type == WL_TYPE_Q4_K || type == WL_TYPE_Q6_K) && wl_cpu()->avx512vnni &&
-           wl_isa_available(WL_ISA_AVX512);
+    return isa == WL_ISA_AVX512 && (type == WL_TYPE_Q4_K || type == WL_TYPE_Q6_K || type == WL_TYPE_Q5_0) &&
+           wl_cpu()->avx512vnni && wl_isa_available(WL_ISA_AVX512);
 #else
     (void)isa;
     (void)type;
@@ -86,17 +86,38 @@ static float step_q6_k(const unsigned char *p, const wl_block_q8_k *x, float acc
     return fmaf(wl_fp16_to_fp32(w.d) * x->d, (float)isum, acc);
 }
 
+/* One Q5_0 block of one row with one Q8_0 activation block. */
+static float step_q5_0(const unsigned char *p, const unsigned char *x, float acc)
+{
+    wl_block_q5_0 w;
+    wl_block_q8_0 a;
+    memcpy(&w, p, sizeof w);
+    memcpy(&a, x, sizeof a);
+    uint32_t qh;
+    memcpy(&qh, w.qh, 4);
+    int32_t dot = 0, sum = 0;
+    for (int j = 0; j < WL_QK; j++) {
+        const int nib = j < 16 ? w.qs[j] & 0x0f : w.qs[j - 16] >> 4;
+        dot += (nib | (int)((qh >> j) & 1) << 4) * a.qs[j];
+        sum += a.qs[j];
+    }
+    const int32_t isum = dot + -16 * sum;
+    return fmaf(wl_fp16_to_fp32(w.d) * wl_fp16_to_fp32(a.d), (float)isum, acc);
+}
+
 void wl_gemm_k_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                    const void *x, size_t x_stride, int64_t ntok, float *y, size_t ldy)
 {
     const size_t wbytes = wl_type_get(type)->type_size;
-    const int64_t nb = n / WL_QK_K;
+    const int64_t nb = n / (int64_t)wl_type_get(type)->block_size;
     for (int64_t t = 0; t < ntok; t++)
         for (int64_t r = r0; r < r1; r++) {
             const unsigned char *wr = (const unsigned char *)w + (size_t)r * w_stride;
             const unsigned char *xr = (const unsigned char *)x + (size_t)t * x_stride;
             float acc = 0.0f;
-            for (int64_t b = 0; b < nb; b++) {
+            for (int64_t b = 0; b < nb && type == WL_TYPE_Q5_0; b++)
+                acc = step_q5_0(wr + (size_t)b * wbytes, xr + (size_t)b * sizeof(wl_block_q8_0), acc);
+            for (int64_t b = 0; b < nb && type != WL_TYPE_Q5_0; b++) {
                 wl_block_q8_k xb;
                 memcpy(&xb, xr + (size_t)b * sizeof xb, sizeof xb);
                 if (type == WL_TYPE_Q4_K)

@@ -1,4 +1,4 @@
-/* test_gemm_kquants.c - the row-lane prefill GEMM of Q4_K and Q6_K weights (gemm_k.h): the
+/* test_gemm_kquants.c - the row-lane prefill GEMM of Q4_K, Q6_K and Q5_0 weights (gemm_k.h): the
  * AVX-512 kernel gives wl_gemm_k_ref's results bit for bit, for token counts of 1 to many (whole
  * steps of 8 tokens, remainders, more than one chunk of 64), row ranges that are not whole tiles
  * of 16 and do not start at 0, rows of 1 to many super-blocks, extreme quants (all at their
@@ -59,7 +59,9 @@ static void fill_weights(uint32_t type, unsigned char *w, int64_t rows, size_t r
             for (size_t i = 0; i < bb; i++)
                 blk[i] = extreme ? 0xff : (unsigned char)next_u32();
             uint16_t d = random_scale(), dmin = random_scale();
-            if (type == WL_TYPE_Q4_K) {
+            if (type == WL_TYPE_Q5_0) {
+                memcpy(blk, &d, 2);
+            } else if (type == WL_TYPE_Q4_K) {
                 memcpy(blk, &d, 2);
                 memcpy(blk + 2, &dmin, 2);
             } else {
@@ -71,9 +73,20 @@ static void fill_weights(uint32_t type, unsigned char *w, int64_t rows, size_t r
         }
 }
 
-/* A hand-made Q8_K row with quants at -128 and 127 (which the quantizer never makes). */
-static void extreme_act(unsigned char *dst, int64_t n, float d)
+/* A hand-made Q8_K row (Q5_0: Q8_0) with quants at -128 and 127 (which the quantizers never
+ * make). */
+static void extreme_act(uint32_t type, unsigned char *dst, int64_t n, float d)
 {
+    if (type == WL_TYPE_Q5_0) {
+        for (int64_t b = 0; b < n / WL_QK; b++) {
+            wl_block_q8_0 blk;
+            blk.d = wl_fp32_to_fp16(d);
+            for (int i = 0; i < WL_QK; i++)
+                blk.qs[i] = (int8_t)((i / 3) % 2 ? 127 : -128);
+            memcpy(dst + (size_t)b * sizeof blk, &blk, sizeof blk);
+        }
+        return;
+    }
     for (int64_t b = 0; b < n / WL_QK_K; b++) {
         wl_block_q8_k blk;
         blk.d = d;
@@ -96,6 +109,20 @@ static void exact_dot(uint32_t type, int64_t n, const unsigned char *wr, const u
 {
     *dot = *mag = 0.0;
     const size_t bb = wl_type_get(type)->type_size;
+    if (type == WL_TYPE_Q5_0) {
+        for (int64_t b = 0; b < n / WL_QK; b++) {
+            const unsigned char *wb = wr + (size_t)b * bb, *xb = xr + (size_t)b * sizeof(wl_block_q8_0);
+            const double d = (double)wl_fp16_to_fp32(load_u16(wb)) * wl_fp16_to_fp32(load_u16(xb));
+            for (int j = 0; j < WL_QK; j++) {
+                const int nib = j < 16 ? wb[6 + j] & 15 : wb[6 + j - 16] >> 4;
+                const int q = nib | ((wb[2 + j / 8] >> (j % 8)) & 1) << 4;
+                const double term = d * (q - 16) * (signed char)xb[2 + j];
+                *dot += term;
+                *mag += fabs(term);
+            }
+        }
+        return;
+    }
     for (int64_t b = 0; b < n / WL_QK_K; b++) {
         const unsigned char *wb = wr + (size_t)b * bb;
         wl_block_q8_k x;
@@ -151,7 +178,7 @@ static void check(uint32_t type, int64_t n, int64_t rows, int64_t ntok, int64_t 
         const float scale = t % 5 == 4 ? 0.0f : t % 3 == 0 ? 50.0f : 1.0f;
         unsigned char *dst = xq + 1 + (size_t)t * xs;
         if (act == 2) {
-            extreme_act(dst, n, scale * 0.01f);
+            extreme_act(type, dst, n, scale * 0.01f);
             continue;
         }
         for (int64_t i = 0; i < n; i++)
@@ -166,7 +193,8 @@ static void check(uint32_t type, int64_t n, int64_t rows, int64_t ntok, int64_t 
         wl_gemm_k(type, n, w + 1, row_bytes, r0, r1, xq + 1, xs, ntok, got, (size_t)rows);
     /* float rounding of a chain of 2 products and 2 FMAs per super-block (and the canonical
      * lanes' own): far below this bound, far above it for any wrong term */
-    const double tol = 4.0 * (double)(2 * (n / WL_QK_K) + 4) * 0x1p-24;
+    const int64_t nblocks = n / (int64_t)wl_type_get(type)->block_size;
+    const double tol = 4.0 * (double)(2 * nblocks + 4) * 0x1p-24;
     int bad = 0;
     for (int64_t t = 0; t < ntok; t++)
         for (int64_t r = 0; r < rows; r++) {
@@ -185,11 +213,12 @@ static void check(uint32_t type, int64_t n, int64_t rows, int64_t ntok, int64_t 
             else if (fabs((double)a - (double)c) > 2.0 * tol * mag)
                 what = "wl_gemm_k_ref is far from the canonical matmul";
             if (what && bad++ < 3)
-                fprintf(stderr,
-                        "%s n=%lld ntok=%lld [%lld,%lld) row %lld token %lld: %s: gemm %.9g ref %.9g canonical "
-                        "%.9g exact %.9g\n",
-                        wl_type_name(type), (long long)n, (long long)ntok, (long long)r0, (long long)r1,
-                        (long long)r, (long long)t, what, b, a, c, dot);
+                fprintf(
+                    stderr,
+                    "%s n=%lld ntok=%lld [%lld,%lld) row %lld token %lld: %s: gemm %.9g ref %.9g canonical "
+                    "%.9g exact %.9g\n",
+                    wl_type_name(type), (long long)n, (long long)ntok, (long long)r0, (long long)r1,
+                    (long long)r, (long long)t, what, b, a, c, dot);
         }
     assert_int_equal(bad, 0);
     free(w);
@@ -203,20 +232,20 @@ static void check(uint32_t type, int64_t n, int64_t rows, int64_t ntok, int64_t 
 static void test_gemm_k_matches_reference(void **state)
 {
     (void)state;
-    const uint32_t types[] = {WL_TYPE_Q4_K, WL_TYPE_Q6_K};
+    const uint32_t types[] = {WL_TYPE_Q4_K, WL_TYPE_Q6_K, WL_TYPE_Q5_0};
     if (!wl_gemm_k_supported(WL_ISA_AVX512, WL_TYPE_Q4_K))
         printf("  no AVX-512 VNNI here: only the scalar definition is checked\n");
     const int64_t ns[] = {256, 512, 768, 2048};
     /* whole steps of 8 tokens, remainders of 1 to 7, more than a chunk of 64 */
     const int64_t ntoks[] = {1, 2, 3, 5, 7, 8, 9, 15, 16, 33, 64, 71};
-    for (size_t ti = 0; ti < 2; ti++)
+    for (size_t ti = 0; ti < 3; ti++)
         for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
             for (size_t ki = 0; ki < sizeof ntoks / sizeof *ntoks; ki++) {
                 const int64_t rows = 13 + 5 * (int64_t)ki; /* 13 .. 68 */
                 check(types[ti], ns[ni], rows, ntoks[ki], 0, rows, 0, 0);
                 check(types[ti], ns[ni], rows, ntoks[ki], 3, rows - 2, 0, 0);
             }
-    for (size_t ti = 0; ti < 2; ti++) {
+    for (size_t ti = 0; ti < 3; ti++) {
         check(types[ti], 4096, 9, 5, 0, 9, 1, 1);
         check(types[ti], 4096, 35, 17, 0, 35, 1, 2);
         check(types[ti], 2048, 40, 11, 1, 39, 1, 2);
@@ -225,6 +254,15 @@ static void test_gemm_k_matches_reference(void **state)
         check(types[ti], 1024, 64, 11, 17, 64, 1, 0);
         check(types[ti], 256, 1, 3, 0, 1, 0, 0);
     }
+    /* Q5_0: units of 8 blocks, partial ones (896 = 28 blocks), one block; and more tokens than
+     * one chunk holds when the rows are long (4096 prepared blocks) */
+    const int64_t n5[] = {32, 96, 288, 896, 4864};
+    for (size_t ni = 0; ni < sizeof n5 / sizeof *n5; ni++) {
+        check(WL_TYPE_Q5_0, n5[ni], 37, 9, 5, 37, 0, 0);
+        check(WL_TYPE_Q5_0, n5[ni], 48, 64, 0, 48, 0, 1);
+        check(WL_TYPE_Q5_0, n5[ni], 21, 71, 2, 19, 1, 2);
+    }
+    check(WL_TYPE_Q5_0, 16384, 17, 11, 0, 17, 0, 0);
 }
 
 int main(void)
