@@ -30,6 +30,11 @@
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+/* clang takes "GCC unroll 12" over a loop of fewer trips as a partial unroll, and the
+ * accumulators then live in memory (measured 15% slower) */
+#define UNROLL_TOKENS _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL_TOKENS _Pragma("GCC unroll 12")
 #endif
 
 #define TR 16 /* rows per tile: the lanes of a zmm */
@@ -147,7 +152,7 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
                       size_t ldy, __mmask16 m, int first)
 {
     __m512 acc[TT];
-#pragma GCC unroll 12
+    UNROLL_TOKENS
     for (int t = 0; t < T; t++)
         acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + (size_t)t * ldy);
     for (int b = 0; b < nblk; b++) {
@@ -157,7 +162,7 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
         const __m512i w4 = _mm512_load_si512((const void *)&wb->g[4]), w5 = _mm512_load_si512((const void *)&wb->g[5]);
         const __m512i w6 = _mm512_load_si512((const void *)&wb->g[6]), w7 = _mm512_load_si512((const void *)&wb->g[7]);
         const __m512 wd = _mm512_load_ps((const void *)&wb->d);
-#pragma GCC unroll 12
+        UNROLL_TOKENS
         for (int t = 0; t < T; t++) {
             const unsigned char *xb = x + (size_t)t * xs + (size_t)b * WL_GEMM_PREP_BLOCK;
             __m512i s = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT));
@@ -173,7 +178,7 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[t]);
         }
     }
-#pragma GCC unroll 12
+    UNROLL_TOKENS
     for (int t = 0; t < T; t++)
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
 }
