@@ -1,8 +1,10 @@
 /* bridge.c - the host side of a model's worker (see bridge.h).
  *
  * Locking: b->lock guards every field of the bridge and of its calls. The I/O thread is the
- * only one that touches the worker (start, socket, reap); it releases the lock only around
- * poll() and around user callbacks. Callers wait on their call's condition variable. */
+ * only one that starts, writes to and reaps the worker; it releases the lock only around
+ * poll() and around user callbacks. Callers wait on their call's condition variable, or (the
+ * direct reader, see may_read_directly) in poll() on the worker's socket, which the I/O thread
+ * then neither reads nor closes until it has taken the socket back (reclaim_socket). */
 #include "worker/bridge.h"
 
 #include <errno.h>
@@ -42,6 +44,7 @@ struct wl_call {
     int abort_requested, abort_sent, timed_out, released;
     int in_callback;       /* the I/O thread is inside on_part for this call */
     int wake_queued;       /* in b->wake: its reader is woken once the I/O thread unlocks */
+    int fd_used;           /* wl_call_fd() was asked for: the reader polls that, never the socket */
     double deadline;       /* monotonic ms; 0 = none */
     double kill_at;        /* 0 = none */
     wl_part_fn on_part;
@@ -68,8 +71,21 @@ struct wl_bridge {
     int closing, io_done;
 
     wl_worker w;
-    wl_frame_rx rx;
-    wl_frame_tx tx;
+    wl_frame_rx rx;       /* read by the I/O thread, or by the direct reader (below) */
+    wl_frame_tx tx;       /* written by the I/O thread only */
+    wl_frame held;        /* a frame read but not handled yet (its call's queue is full, or the */
+    int have_held;        /* direct reader left it to the I/O thread): handled before any other */
+
+    /* Direct reading (see wl_call_next): while the reader of the streamed call the worker is
+     * serving waits for parts, it reads the worker's socket itself, so a part costs one
+     * wake-up (the reader's) instead of two (the I/O thread's, then the reader's). */
+    wl_call *direct;      /* the call whose reader owns the socket's reading side, or NULL */
+    int direct_polling;   /* that reader is inside poll() on the socket, without the lock */
+    int direct_wake_fd;   /* an eventfd that interrupts that poll */
+    int rx_failed;        /* the direct reader met a bad frame: the I/O thread ends the worker */
+    int rx_ended;         /* the direct reader met the end of the socket (or a bad frame): it
+                             is the I/O thread's until the worker is gone */
+    wandler_error rx_err;
     int killed;           /* we killed the worker (a timeout): waiting calls are sent again */
     int load_state;
     uint64_t load_id;
@@ -109,6 +125,13 @@ static void wake(wl_bridge *b)
 }
 
 /* ---- call queue (lock held) ---- */
+
+static void efd_set_fd(int fd)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(fd, &one, sizeof one);
+    (void)rc;
+}
 
 static void efd_set(wl_call *c, int readable)
 {
@@ -189,6 +212,8 @@ static int deliver(wl_bridge *b, wl_call *c, const wandler_part *p, char *text)
     /* On the I/O thread, the reader is woken only after the lock is released: woken now, it
      * would run, block on the lock this thread still holds and be woken a second time (two
      * context switches per part instead of one, each taking a core from the computation). */
+    if (b->direct == c && b->direct_polling) /* its reader is polling the socket, not the queue */
+        efd_set_fd(b->direct_wake_fd);
     if (c->wake_queued)
         return 0;
     if (b->n_wake < WAKE_MAX && b->io_started && pthread_equal(pthread_self(), b->io)) {
@@ -341,12 +366,25 @@ static void start_worker(wl_bridge *b)
         c->sent = c->abort_sent = 0;
 }
 
+/* Takes the socket's reading side back from a direct reader (I/O thread, lock held); waits
+ * until that reader has left poll(). */
+static void reclaim_socket(wl_bridge *b)
+{
+    b->direct = NULL;
+    while (b->direct_polling) {
+        efd_set_fd(b->direct_wake_fd);
+        pthread_cond_wait(&b->cond, &b->lock);
+    }
+}
+
 /* Ends the worker (it ended by itself, crashed, or is being terminated) and settles the calls. */
 static void worker_gone(wl_bridge *b, int expected, const char *cause)
 {
     char how[160];
     int pid = (int)b->w.pid;
     int was_process = b->w.kind == WL_WORKER_PROCESS;
+    reclaim_socket(b); /* no reader may poll the fd that reaping closes */
+    b->rx_failed = b->rx_ended = 0;
     wake_now(b); /* reaping may wait for the worker */
     if (b->w.running && wl_worker_reap(&b->w, TERMINATE_GRACE_MS, how, sizeof how) != 0) {
         wl_worker_kill(&b->w);
@@ -718,8 +756,6 @@ static void send_requests(wl_bridge *b)
 static void *io_main(void *arg)
 {
     wl_bridge *b = arg;
-    wl_frame pending = {0}; /* a CHUNK waiting for room in its call's queue */
-    int have_pending = 0;
     pthread_mutex_lock(&b->lock);
     while (!b->closing) {
         double now = now_ms();
@@ -731,9 +767,11 @@ static void *io_main(void *arg)
             b->load_state = LOAD_NONE;
             start_worker(b);
         }
-        if (have_pending && on_frame(b, &pending) == 0) {
-            wl_frame_free(&pending);
-            have_pending = 0;
+        if (b->rx_failed && b->w.running)
+            worker_gone(b, 0, b->rx_err.message);
+        if (b->have_held && on_frame(b, &b->held) == 0) {
+            wl_frame_free(&b->held);
+            b->have_held = 0;
         }
         if (b->w.running)
             send_requests(b);
@@ -749,10 +787,12 @@ static void *io_main(void *arg)
         struct pollfd p[2] = {{.fd = b->wake_fd, .events = POLLIN}, {.fd = -1}};
         if (b->w.running) {
             p[1].fd = b->w.fd;
-            p[1].events = (have_pending ? 0 : POLLIN) | (wl_frame_tx_pending(&b->tx) ? POLLOUT : 0);
+            p[1].events = (b->have_held || b->direct ? 0 : POLLIN) | (wl_frame_tx_pending(&b->tx) ? POLLOUT : 0);
+            if (b->direct && !p[1].events)
+                p[1].fd = -1; /* the direct reader watches it (also for the end of the worker) */
         }
         int timeout = next_timer(b, now);
-        if (have_pending && (timeout < 0 || timeout > 20))
+        if (b->have_held && (timeout < 0 || timeout > 20))
             timeout = 20; /* re-check the full queue: its reader may have taken parts */
         wl_call *woken[WAKE_MAX];
         int n_woken = take_wakes(b, woken);
@@ -769,8 +809,9 @@ static void *io_main(void *arg)
             ssize_t rc = read(b->wake_fd, &v, sizeof v);
             (void)rc;
         }
-        if (b->w.running && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !have_pending) {
-            for (int i = 0; i < 64 && b->w.running && !have_pending; i++) {
+        if (b->w.running && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !b->have_held &&
+            !b->direct) {
+            for (int i = 0; i < 64 && b->w.running && !b->have_held && !b->direct; i++) {
                 wl_frame f;
                 int rc = wl_frame_rx_read(&b->rx, b->w.fd, 0, &f, &b->st.traffic, &err);
                 if (rc == WANDLER_AGAIN)
@@ -784,16 +825,17 @@ static void *io_main(void *arg)
                     break;
                 }
                 if (on_frame(b, &f) != 0) {
-                    pending = f;
-                    have_pending = 1;
+                    b->held = f;
+                    b->have_held = 1;
                 } else {
                     wl_frame_free(&f);
                 }
             }
         }
     }
-    if (have_pending)
-        wl_frame_free(&pending);
+    if (b->have_held)
+        wl_frame_free(&b->held);
+    b->have_held = 0;
     /* closing: every pending call ends, the worker ends */
     fail_all(b, WANDLER_ERR_DISPOSED, "the model was disposed");
     terminate_worker(b);
@@ -813,6 +855,8 @@ static void bridge_free(wl_bridge *b)
     wl_frame_rx_free(&b->rx);
     if (b->wake_fd >= 0)
         close(b->wake_fd);
+    if (b->direct_wake_fd >= 0)
+        close(b->direct_wake_fd);
     free(b->model_path);
     free(b->worker_exe);
     pthread_mutex_destroy(&b->lock);
@@ -842,11 +886,12 @@ int wl_bridge_open(const wl_bridge_config *cfg, wl_bridge **out, wandler_error *
     b->model_path = strdup(cfg->model_path);
     b->worker_exe = cfg->worker_exe ? strdup(cfg->worker_exe) : NULL;
     b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    b->direct_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     b->w.fd = -1;
     b->refs = 1;
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
-    if (!b->model_path || (cfg->worker_exe && !b->worker_exe) || b->wake_fd < 0) {
+    if (!b->model_path || (cfg->worker_exe && !b->worker_exe) || b->wake_fd < 0 || b->direct_wake_fd < 0) {
         bridge_free(b);
         return wl_error(err, WANDLER_ERR_SYSTEM, "cannot set up a worker bridge: %s", strerror(errno));
     }
@@ -948,6 +993,97 @@ int wl_bridge_submit(wl_bridge *b, const wandler_request *r, int stream, wl_part
     return WANDLER_OK;
 }
 
+/* Direct reading, lock held. A reader that waits for the next part of its stream reads the
+ * worker's socket itself when the stream is the request the worker is serving: no other
+ * request's frames can come before its end. The I/O thread then leaves the socket's reading
+ * side alone (it still writes: aborts, timeouts), until the reader hands it back: at the first
+ * frame that is not a delta of this stream (the end, or a stray frame), at the end of the
+ * worker, or when the call is released. Between two parts the reader keeps the socket, so a
+ * stream read part by part wakes no other thread; meanwhile unread frames wait in the socket,
+ * whose buffer bounds them (back-pressure as with the part queue). A reader that polls the
+ * call's fd (wl_call_fd) never reads directly. */
+static int may_read_directly(const wl_bridge *b, const wl_call *c)
+{
+    if (b->direct)
+        return b->direct == c;
+    return c->stream && !c->on_part && !c->fd_used && c->pending && c->sent && !c->final_queued &&
+           !c->abort_requested && b->calls == c && b->w.running && b->load_state == LOAD_READY && !b->have_held &&
+           !b->rx_ended && !b->closing;
+}
+
+/* Handles a frame the direct reader read: a delta of its own stream is queued (returns 1);
+ * anything else is left to the I/O thread (returns 0). */
+static int direct_frame(wl_bridge *b, wl_call *c, const wl_frame *f)
+{
+    if (f->type != WL_F_CHUNK || f->id != c->id)
+        return 0;
+    int type;
+    char *text;
+    size_t len;
+    wandler_error err;
+    if (wl_dec_chunk(f, &type, &text, &len, &err) != WANDLER_OK)
+        return 0; /* the I/O thread decodes it again and ends the worker */
+    if (c->abort_requested || c->timed_out) { /* as on_chunk: its reader is done with it */
+        free(text);
+        return 1;
+    }
+    wandler_part p = {.type = type, .text = text, .len = len};
+    deliver(b, c, &p, text); /* the queue is empty: there is room */
+    return 1;
+}
+
+/* Reads the socket as the direct reader until c has a part, the reading side goes back to the
+ * I/O thread, or until_ms (monotonic; 0 = no limit, < 0 = do not wait) passes. Returns
+ * WANDLER_AGAIN on timeout, else WANDLER_OK. */
+static int read_directly(wl_bridge *b, wl_call *c, double until_ms)
+{
+    b->direct = c;
+    while (c->q_len == 0 && b->direct == c) {
+        wl_frame f;
+        wandler_error err;
+        int rc = wl_frame_rx_read(&b->rx, b->w.fd, 0, &f, &b->st.traffic, &err);
+        if (rc == WANDLER_OK) {
+            if (direct_frame(b, c, &f)) {
+                wl_frame_free(&f);
+                continue;
+            }
+            b->held = f; /* the I/O thread handles it, and what follows */
+            b->have_held = 1;
+            b->direct = NULL;
+            wake(b);
+            break;
+        }
+        if (rc != WANDLER_AGAIN) { /* the end of the worker (DONE), or a bad packet */
+            if (rc != WANDLER_DONE) {
+                b->rx_failed = 1;
+                b->rx_err = err;
+            }
+            b->rx_ended = 1;
+            b->direct = NULL;
+            wake(b);
+            break;
+        }
+        int ms = -1;
+        if (until_ms) {
+            double left = until_ms - now_ms();
+            if (until_ms < 0 || left <= 0)
+                return WANDLER_AGAIN;
+            ms = (int)left + 1;
+        }
+        uint64_t v;
+        ssize_t n = read(b->direct_wake_fd, &v, sizeof v); /* reset: state is rechecked under the lock */
+        (void)n;
+        struct pollfd p[2] = {{.fd = b->w.fd, .events = POLLIN}, {.fd = b->direct_wake_fd, .events = POLLIN}};
+        b->direct_polling = 1;
+        pthread_mutex_unlock(&b->lock);
+        poll(p, 2, ms);
+        pthread_mutex_lock(&b->lock);
+        b->direct_polling = 0;
+        pthread_cond_broadcast(&b->cond); /* the I/O thread may wait to take the socket back */
+    }
+    return WANDLER_OK;
+}
+
 int wl_call_next(wl_call *c, wandler_part *part, int timeout_ms)
 {
     wl_bridge *b = c->b;
@@ -968,7 +1104,15 @@ int wl_call_next(wl_call *c, wandler_part *part, int timeout_ms)
             until.tv_nsec -= 1000000000L;
         }
     }
+    double until_ms = timeout_ms > 0 ? now_ms() + timeout_ms : timeout_ms == 0 ? -1 : 0;
     while (c->q_len == 0) {
+        if (may_read_directly(b, c)) {
+            if (read_directly(b, c, until_ms) == WANDLER_AGAIN) {
+                pthread_mutex_unlock(&b->lock);
+                return WANDLER_AGAIN;
+            }
+            continue;
+        }
         if (timeout_ms == 0) {
             pthread_mutex_unlock(&b->lock);
             return WANDLER_AGAIN;
@@ -999,8 +1143,16 @@ int wl_call_next(wl_call *c, wandler_part *part, int timeout_ms)
     return WANDLER_OK;
 }
 
-int wl_call_fd(const wl_call *c)
+int wl_call_fd(wl_call *c)
 {
+    wl_bridge *b = c->b;
+    pthread_mutex_lock(&b->lock);
+    c->fd_used = 1; /* its reader polls the fd: parts must come through the queue */
+    if (b->direct == c) {
+        b->direct = NULL;
+        wake(b);
+    }
+    pthread_mutex_unlock(&b->lock);
     return c->efd;
 }
 
@@ -1022,6 +1174,10 @@ void wl_call_release(wl_call *c)
     wl_bridge *b = c->b;
     pthread_mutex_lock(&b->lock);
     c->released = 1;
+    if (b->direct == c) { /* its reader is this thread: not inside poll() */
+        b->direct = NULL;
+        wake(b);
+    }
     /* no callback may run once this returns (unless it is the callback releasing its own call) */
     while (c->in_callback && !(b->io_started && pthread_equal(pthread_self(), b->io)))
         pthread_cond_wait(&c->cond, &b->lock);

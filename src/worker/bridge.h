@@ -1,10 +1,12 @@
 /* bridge.h - the host side of a model's worker: request ids -> pending calls, the I/O thread,
  * worker (re)starts, the idle timer, timeouts, crash recovery, and the traffic figures.
  *
- * One bridge per model. It owns one I/O thread, the only thread that touches the worker's
- * socket: it starts the worker (lazily, again after an idle end or a crash), sends the frames
- * that callers queue, reads the worker's frames and hands each part to its call. Callers never
- * block on model work: they wait only for their own call's parts.
+ * One bridge per model. It owns one I/O thread, which starts the worker (lazily, again after an
+ * idle end or a crash), sends the frames that callers queue, reads the worker's frames and
+ * hands each part to its call. Callers never block on model work: they wait only for their own
+ * call's parts. One exception to "the I/O thread reads": while the reader of the stream the
+ * worker is serving waits in wl_call_next(), it reads that stream's deltas from the socket
+ * itself (one wake-up per part instead of two; see may_read_directly in bridge.c).
  *
  * A call is one request. Its parts queue up (at most WL_CALL_QUEUE of them; when a reader falls
  * behind, the I/O thread stops reading the socket, so the worker waits: back-pressure) or go to
@@ -61,8 +63,9 @@ int wl_bridge_submit(wl_bridge *b, const wandler_request *r, int stream, wl_part
  * on timeout. The caller's thread only. */
 int wl_call_next(wl_call *c, wandler_part *part, int timeout_ms);
 
-/* Readable while a part is queued (or the call has ended). */
-int wl_call_fd(const wl_call *c);
+/* Readable while a part is queued (or the call has ended). Once asked for, the call's parts
+ * always come through the queue (its reader never reads the worker's socket directly). */
+int wl_call_fd(wl_call *c);
 
 /* Asks the worker to stop this request (any thread, idempotent). */
 void wl_call_abort(wl_call *c);

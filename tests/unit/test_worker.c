@@ -560,6 +560,77 @@ static void test_back_pressure(void **state)
     wandler_model_dispose(m);
 }
 
+/* A reader that waits in wandler_stream_next reads its deltas from the worker's socket itself
+ * (bridge.c, direct reading). Stalled after that, it holds the worker back through the
+ * socket's buffer instead of the part queue: the worker still waits, far short of the request. */
+static void test_back_pressure_direct(void **state)
+{
+    for (int mi = 1; mi < 3; mi++) {
+        wandler_model *m = load(MODES[mi], NULL);
+        wandler_request r = wandler_request_default();
+        r.prompt = "Once upon a time";
+        r.max_tokens = 1500;
+        r.ignore_eos = 1;
+        r.seed = 5;
+        wandler_stream *st;
+        assert_int_equal(wandler_stream_text(m, &r, &st, NULL), WANDLER_OK);
+        wandler_part part;
+        for (int deltas = 0; deltas < 3;) {
+            assert_int_equal(wandler_stream_next(st, &part, -1), WANDLER_OK);
+            deltas += part.type == WANDLER_PART_TEXT_DELTA;
+        }
+        usleep(500 * 1000); /* ~1500 tokens' time here; the worker must be waiting long before */
+        wandler_stream_abort(st);
+        int rc, deltas = 0;
+        while ((rc = wandler_stream_next(st, &part, -1)) == WANDLER_OK && part.type == WANDLER_PART_TEXT_DELTA)
+            deltas++;
+        assert_int_equal(rc, WANDLER_OK);
+        assert_int_equal(part.type, WANDLER_PART_FINISH);
+        /* deltas queued before the abort still come; those made after it are dropped */
+        printf("  %-8s a reader stalled for 500 ms held the worker at %d tokens (%d deltas queued)\n",
+               MODE_NAMES[mi], part.usage.completion_tokens, deltas);
+        assert_int_equal(part.finish_reason, WANDLER_FINISH_ABORT);
+        assert_true(part.usage.completion_tokens < 1000);
+        wandler_stream_free(st);
+        wandler_model_dispose(m);
+    }
+}
+
+/* A reader that waits in wandler_stream_next for a while, then switches to polling the
+ * stream's fd: the parts keep coming through the fd (the socket is handed back). */
+static void test_next_then_poll(void **state)
+{
+    for (int mi = 1; mi < 3; mi++) {
+        wandler_model *m = load(MODES[mi], NULL);
+        wandler_request r = greedy(PROMPTS[0], 60);
+        wandler_stream *st;
+        assert_int_equal(wandler_stream_text(m, &r, &st, NULL), WANDLER_OK);
+        char text[4096] = {0};
+        wandler_part part;
+        for (int deltas = 0; deltas < 5;) {
+            assert_int_equal(wandler_stream_next(st, &part, -1), WANDLER_OK);
+            assert_int_equal(part.type, WANDLER_PART_TEXT_DELTA);
+            strncat(text, part.text, sizeof text - strlen(text) - 1);
+            deltas++;
+        }
+        int rc = WANDLER_AGAIN;
+        while (rc != WANDLER_DONE) {
+            struct pollfd p = {.fd = wandler_stream_fd(st), .events = POLLIN};
+            assert_true(poll(&p, 1, 5000) == 1);
+            while ((rc = wandler_stream_next(st, &part, 0)) == WANDLER_OK)
+                if (part.type == WANDLER_PART_TEXT_DELTA)
+                    strncat(text, part.text, sizeof text - strlen(text) - 1);
+            assert_true(rc == WANDLER_AGAIN || rc == WANDLER_DONE);
+        }
+        wandler_result res;
+        assert_int_equal(wandler_generate_text(m, &r, &res, NULL), WANDLER_OK);
+        assert_string_equal(text, res.text);
+        wandler_result_free(&res);
+        wandler_stream_free(st);
+        wandler_model_dispose(m);
+    }
+}
+
 /* ---- callbacks, dispose while running ---- */
 
 typedef struct cb_state {
@@ -623,7 +694,8 @@ static void test_dispose_while_running(void **state)
         assert_int_equal(wandler_stream_text(m, &r, &st, NULL), WANDLER_OK);
         /* The stream is running once its first parts arrive; it cannot finish before the
          * dispose, however fast the machine: inline it advances only in wandler_stream_next,
-         * and a worker stops 64 parts ahead of its reader (the context holds ~500 more). */
+         * and a worker stops 64 parts (or, for a reader that read directly, a socket buffer's
+         * worth, ~200 small frames) ahead of its reader (the context holds ~500 more). */
         wandler_part part;
         for (int deltas = 0; deltas < 3;) {
             assert_int_equal(wandler_stream_next(st, &part, -1), WANDLER_OK);
@@ -719,6 +791,8 @@ int main(void)
         cmocka_unit_test(test_concurrent_threads),
         cmocka_unit_test(test_poll_loop_four_models),
         cmocka_unit_test(test_back_pressure),
+        cmocka_unit_test(test_back_pressure_direct),
+        cmocka_unit_test(test_next_then_poll),
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_dispose_while_running),
         cmocka_unit_test(test_lifecycle),
