@@ -10,7 +10,8 @@
  * built with 4x4 transposes of dwords (the rows are loaded 4 to a zmm, 128 bits each, in the
  * order that makes the transposes put row i in lane i) and a conversion of the 16 half scales.
  * Then every token of the product passes by that buffer, TT tokens at a time (one zmm
- * accumulator each, so each weight register is loaded once per TT tokens). Per block and token:
+ * accumulator each, so each weight register is loaded once per TT tokens), while the next
+ * chunk's weights are prefetched into L2. Per block and token:
  *     s = init (the token's -C * sum of its block's quants, broadcast; gemm.h)
  *     s = vpdpbusd(s, g[k], the token's 4 quant bytes 4k..4k+3 broadcast)   k = 0..7
  *     acc = fma(cvt(s), d * d_x (broadcast), acc)
@@ -39,7 +40,7 @@
 
 #define TR 16 /* rows per tile: the lanes of a zmm */
 #ifndef TT
-#define TT 8 /* tokens per inner tile (even, 4 to 12) */
+#define TT 8 /* tokens per inner tile (even, 6 to 12) */
 #endif
 #ifndef KB
 #define KB 64 /* blocks per rearranged chunk of a tile (KB * 576 bytes on the stack) */
@@ -202,33 +203,44 @@ WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w
             for (int i = 0; i < TR; i++)
                 rowk[i] = row[i] + (size_t)kb * bb;
             unpack(type, rowk, nblk, buf);
+            /* the next chunk's weights (this tile's next blocks, or the next tile's first ones)
+             * are fetched into L2 while this chunk is used, a few rows per token tile: the
+             * rearrangement would otherwise wait for memory at every chunk */
+            const int64_t pr = kb + KB < nb ? r : r + TR, pk = kb + KB < nb ? kb + KB : 0;
+            const int prows = pr < r1 ? (int)(r1 - pr < TR ? r1 - pr : TR) : 0;
+            const size_t pbytes = (size_t)(nb - pk < KB ? nb - pk : KB) * bb;
+            const unsigned char *pw = (const unsigned char *)w + (size_t)pr * w_stride + (size_t)pk * bb;
+            const int64_t groups = (ntok + TT - 1) / TT;
+            int pi = 0;
             const unsigned char *x = (const unsigned char *)prep + (size_t)kb * WL_GEMM_PREP_BLOCK;
-            int64_t t = 0;
-            for (; t + TT <= ntok; t += TT)
-                tokens(TT, buf, nblk, x + (size_t)t * xs, xs, y + (size_t)t * ldy + (size_t)r, ldy, m, kb == 0);
-            const unsigned char *xt = x + (size_t)t * xs;
-            float *yt = y + (size_t)t * ldy + (size_t)r;
-            switch (ntok - t) {
-#define REST(T_)                                                                                   \
+            for (int64_t t = 0, g = 0; t < ntok; t += TT, g++) {
+                for (const int pe = (int)((g + 1) * prows / groups); pi < pe; pi++) {
+                    const unsigned char *p = pw + (size_t)pi * w_stride;
+                    for (size_t o = 0; o < pbytes; o += 64)
+                        _mm_prefetch((const char *)p + o, _MM_HINT_T1);
+                    _mm_prefetch((const char *)p + pbytes - 1, _MM_HINT_T1);
+                }
+                const unsigned char *xt = x + (size_t)t * xs;
+                float *yt = y + (size_t)t * ldy + (size_t)r;
+                switch (ntok - t < TT ? ntok - t : TT) {
+#define CASE(T_)                                                                                   \
     case T_:                                                                                       \
         tokens(T_, buf, nblk, xt, xs, yt, ldy, m, kb == 0);                                        \
         break;
-                REST(1) REST(2) REST(3)
-#if TT > 4
-                REST(4) REST(5)
+                    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
+#if TT >= 8
+                    CASE(7) CASE(8)
 #endif
-#if TT > 6
-                REST(6) REST(7)
+#if TT >= 10
+                    CASE(9) CASE(10)
 #endif
-#if TT > 8
-                REST(8) REST(9)
+#if TT >= 12
+                    CASE(11) CASE(12)
 #endif
-#if TT > 10
-                REST(10) REST(11)
-#endif
-#undef REST
-            default:
-                break;
+#undef CASE
+                default:
+                    break;
+                }
             }
         }
     }
