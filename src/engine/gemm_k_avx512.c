@@ -71,7 +71,8 @@ static inline float load_float(const unsigned char *p)
 static inline __m512i dpbusd_bcast(__m512i acc, __m512i w, const unsigned char *p)
 {
 #if defined(__GNUC__) && !defined(__clang__)
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const uint32_t *)(const void *)p));
+    typedef uint32_t u32_any __attribute__((aligned(1), may_alias)); /* p may have any alignment */
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const u32_any *)(const void *)p));
     return acc;
 #else
     return _mm512_dpbusd_epi32(acc, w, _mm512_set1_epi32((int)load_u32(p)));
