@@ -31,6 +31,9 @@
  *         // then on each thread, its rows [r0, r1) (best whole tiles of WL_GEMM_TILE_ROWS):
  *         wl_gemm(type, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
  *     }
+ *
+ * Shapes: w [rows][w_stride bytes] (Q4_0 or Q8_0 blocks, any alignment); xq [ntok][x_stride
+ * bytes] (Q8_0 blocks); prep [ntok][n/32][WL_GEMM_PREP_BLOCK bytes]; y [ntok][ldy floats].
  */
 #ifndef WL_ENGINE_GEMM_H
 #define WL_ENGINE_GEMM_H
@@ -47,7 +50,7 @@ int wl_gemm_supported(int isa, uint32_t type);
 size_t wl_gemm_prep_bytes(int64_t n, int64_t ntok);
 
 /* Prepares ntok Q8_0 activation rows (x_stride bytes apart) for weight type `type` at prep
- * (16-byte aligned, wl_gemm_prep_bytes(n, ntok) bytes). */
+ * (wl_gemm_prep_bytes(n, ntok) bytes, any alignment; 64 bytes is best). */
 void wl_gemm_prepare(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep);
 
 /* y[t * ldy + r] = dot(W row r, token t) for r in [r0, r1), t in [0, ntok); bit for bit

@@ -20,7 +20,12 @@
  * partial sum far from int32 overflow), its conversion is exact (|s| < 2^24) and the product of
  * the scales rounds before the one FMA. Between chunks of blocks the accumulators wait in y (a
  * float stored and loaded back is unchanged). Rows past the end of a partial tile repeat its
- * last row and are masked off at the stores. */
+ * last row and are masked off at the stores.
+ *
+ * Cost: 11 vector ops per block and token (512 multiply-adds), 10 of them (8 vpdpbusd, the
+ * product, the FMA) on the two pipes Zen 5 runs both VNNI and FMA on, so at most ~100
+ * multiply-adds per cycle; measured ~80% of that with warm weights (the rearrangement is ~8%).
+ * TT = 8 and KB = 64 were the fastest of TT 4..12 and KB 16..256 on Zen 5. */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
