@@ -369,7 +369,7 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
 
     /* activation rows in kernel form are never wider than F32 ones */
     size_t act_cap = B * widest * sizeof(float);
-    /* the pair layout of the prefill GEMM, once per weight type (Q4_0, Q8_0) */
+    /* the prepared activations of the prefill GEMM, once per weight type (Q4_0, Q8_0) */
     const size_t gemm_cap = (wl_gemm_prep_bytes((int64_t)widest, (int64_t)B) + 63) / 64 * 64;
     size_t total = 2 * gemm_cap;
     int bad = add_bytes(&total, kv_elems * 2, sizeof(uint16_t)) | add_bytes(&total, B * dim, sizeof(float)) |
