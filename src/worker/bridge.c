@@ -787,9 +787,11 @@ static void *io_main(void *arg)
         struct pollfd p[2] = {{.fd = b->wake_fd, .events = POLLIN}, {.fd = -1}};
         if (b->w.running) {
             p[1].fd = b->w.fd;
+            /* with a direct reader, only the end of the worker (POLLHUP) wakes this thread */
             p[1].events = (b->have_held || b->direct ? 0 : POLLIN) | (wl_frame_tx_pending(&b->tx) ? POLLOUT : 0);
-            if (b->direct && !p[1].events)
-                p[1].fd = -1; /* the direct reader watches it (also for the end of the worker) */
+            if (b->have_held && !p[1].events)
+                p[1].fd = -1; /* nothing to do with it until the held frame is handled: a POLLHUP
+                                 (a dead worker) would only make this loop spin */
         }
         int timeout = next_timer(b, now);
         if (b->have_held && (timeout < 0 || timeout > 20))
@@ -808,6 +810,10 @@ static void *io_main(void *arg)
             uint64_t v;
             ssize_t rc = read(b->wake_fd, &v, sizeof v);
             (void)rc;
+        }
+        if (b->direct && p[1].fd >= 0 && (p[1].revents & (POLLHUP | POLLERR))) {
+            reclaim_socket(b); /* the worker is gone: settle it now, even while the reader is away */
+            b->rx_ended = 1;
         }
         if (b->w.running && p[1].fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) && !b->have_held &&
             !b->direct) {
@@ -987,10 +993,19 @@ int wl_bridge_submit(wl_bridge *b, const wandler_request *r, int stream, wl_part
     b->calls_tail = c;
     b->idle_since = 0;
     b->refs++;
+    if (b->direct && !b->direct_polling)
+        b->direct = NULL; /* a direct reader away would hold this request up: the I/O thread reads */
     wake(b);
     pthread_mutex_unlock(&b->lock);
     *out = c;
     return WANDLER_OK;
+}
+
+/* The direct reader gives the socket back to the I/O thread (lock held, not inside poll). */
+static void hand_back(wl_bridge *b)
+{
+    b->direct = NULL;
+    wake(b);
 }
 
 /* Direct reading, lock held. A reader that waits for the next part of its stream reads the
@@ -1000,15 +1015,24 @@ int wl_bridge_submit(wl_bridge *b, const wandler_request *r, int stream, wl_part
  * frame that is not a delta of this stream (the end, or a stray frame), at the end of the
  * worker, or when the call is released. Between two parts the reader keeps the socket, so a
  * stream read part by part wakes no other thread; meanwhile unread frames wait in the socket,
- * whose buffer bounds them (back-pressure as with the part queue). A reader that polls the
- * call's fd (wl_call_fd) never reads directly. */
-static int may_read_directly(const wl_bridge *b, const wl_call *c)
+ * whose buffer bounds them (back-pressure as with the part queue), and the I/O thread still
+ * watches the socket for the end of the worker (POLLHUP), so a crash is settled at once even
+ * while the reader is away. A reader that polls the call's fd (wl_call_fd) never reads
+ * directly. Only the model's only request is read directly: a reader away with the socket
+ * would otherwise hold up the requests behind it (even its own thread's: two streams read
+ * in turn, or a stream and a callback stream), which the I/O thread serves by reading on
+ * into the part queues. */
+static int may_read_directly(wl_bridge *b, wl_call *c)
 {
+    if (b->direct == c && c->next) {
+        hand_back(b); /* another request waits behind this stream (see wl_bridge_submit) */
+        return 0;
+    }
     if (b->direct)
         return b->direct == c;
     return c->stream && !c->on_part && !c->fd_used && c->pending && c->sent && !c->final_queued &&
-           !c->abort_requested && b->calls == c && b->w.running && b->load_state == LOAD_READY && !b->have_held &&
-           !b->rx_ended && !b->closing;
+           !c->abort_requested && b->calls == c && !c->next && b->w.running && b->load_state == LOAD_READY &&
+           !b->have_held && !b->rx_ended && !b->closing;
 }
 
 /* Handles a frame the direct reader read: a delta of its own stream is queued (returns 1);
@@ -1124,6 +1148,8 @@ int wl_call_next(wl_call *c, wandler_part *part, int timeout_ms)
             return WANDLER_AGAIN;
         }
     }
+    if (b->direct == c && c->next)
+        hand_back(b); /* another request is waiting: the I/O thread reads on */
     qpart *q = &c->q[c->q_head];
     *part = q->part;
     c->cur_text = q->text;
