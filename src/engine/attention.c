@@ -6,11 +6,16 @@
  * precision. With a float accumulator instead, the logits of the bundled model differ from the
  * reference by up to 2e-3; with this one they agree to better than 1e-3.
  *
+ * Batches of WL_ATT_F32_MIN_TOKENS tokens or more (long prompts) take a float path instead, as
+ * llama.cpp does from 64 queries on (its tiled kernel): float accumulators and a softmax per
+ * block of keys (wl_att_query_f32), which costs far less than rounding every step to half.
+ *
  * Scores are s = (q . k) * kq_scale, soft-capped to c tanh(s / c) when the model says so
  * (gemma2); a sliding-window layer sees only the last n_swa positions (the query's included). */
 #include <math.h>
 #include <string.h>
 
+#include "engine/attention_f32.h"
 #include "engine/attention_impl.h"
 #include "engine/cpu.h"
 #include "engine/exp.h"
@@ -67,7 +72,7 @@ static void mad_scalar(uint16_t *acc, const uint16_t *v, float s, int n)
 }
 
 /* wl_expf with a library call for each fused multiply-add (no FMA instruction assumed) */
-static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, wl_expf, NULL, NULL};
+static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, wl_expf, NULL, NULL, NULL, NULL};
 
 const wl_att_ops *wl_att_ops_for(int isa)
 {
@@ -83,11 +88,22 @@ const wl_att_ops *wl_att_ops_for(int isa)
 
 size_t wl_att_scratch_bytes(int hd)
 {
-    /* wl_att_query: the query in half and as floats, the half accumulator: 8 hd bytes; fused
-     * (attention_avx512.c): the accumulator, 64 bytes, the query as floats, 3 x 16 floats.
-     * A tile: the queries transposed (hd, 16) floats, the accumulators (hd, 16) halves, one key
-     * and one value as floats, a row of 16 floats: 104 hd + 64. */
-    return ((size_t)hd * 104 + 320 + 63) / 64 * 64;
+    /* wl_att_query: 8 hd bytes (the query in half and as floats, the half accumulator); fused
+     * (attention_avx512.c): 6 hd + 256. wl_att_query_f32: 4 hd + 128 (the accumulator, scores).
+     * A tile: 104 hd + 64 (the queries transposed, (hd, 16) floats; the accumulators, (hd, 16)
+     * halves; a key and a value as floats; 16 floats). A float tile: 256 hd + 2048 (the queries
+     * and the accumulators, (hd, 16) floats each; 16 keys and 16 values as floats; 16 x 16
+     * weights and 16 x 16 scores). */
+    return ((size_t)hd * 256 + 2048 + 63) / 64 * 64;
+}
+
+void wl_att_query_f32(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
+                      int last, float scale, float softcap, void *scratch, float *out)
+{
+    if (ops->query_f32)
+        ops->query_f32(hd, q, K, V, first, last, scale, softcap, scratch, out);
+    else
+        wl_att_query_f32_body(ops->exp, hd, q, K, V, first, last, scale, softcap, scratch, out);
 }
 
 void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
@@ -146,9 +162,9 @@ static void att_worker(void *ctx, int ith, int nth)
     for (int pair = ith; pair < t->ntok * hp->n_head; pair += nth) {
         const int tok = pair / hp->n_head, h = pair % hp->n_head, pos = t->pos0 + tok;
         const size_t head_off = layer_off + (size_t)(h / group) * c->n_ctx * hd;
-        wl_att_query(c->att_ops, hd, c->q + (size_t)tok * q_dim + (size_t)h * hd, c->k_cache + head_off,
-                     c->v_cache + head_off, first_seen(pos, window), pos, scale, softcap, scratch,
-                     c->att + (size_t)tok * q_dim + (size_t)h * hd);
+        (t->ntok >= WL_ATT_F32_MIN_TOKENS ? wl_att_query_f32 : wl_att_query)(
+            c->att_ops, hd, c->q + (size_t)tok * q_dim + (size_t)h * hd, c->k_cache + head_off, c->v_cache + head_off,
+            first_seen(pos, window), pos, scale, softcap, scratch, c->att + (size_t)tok * q_dim + (size_t)h * hd);
     }
 }
 
@@ -188,7 +204,7 @@ static void att_tile_worker(void *ctx, int ith, int nth)
                 tl.last[tl.n] = pos;
                 tl.n++;
             }
-        c->att_ops->tile(&tl, scratch);
+        (t->ntok >= WL_ATT_F32_MIN_TOKENS ? c->att_ops->tile_f32 : c->att_ops->tile)(&tl, scratch);
     }
 }
 
@@ -202,6 +218,6 @@ void wl_attention(wl_ctx *c, int il, int pos0, int ntok)
 {
     att_task at = {c, il, pos0, ntok};
     /* chunks for whoever is free (threadpool.c); a prompt in tiles where the family has them */
-    wl_pool_run_n(c->pool, ntok >= 2 && c->att_ops->tile ? att_tile_worker : att_worker, &at,
-                  wl_att_chunks(c->pool));
+    const int tiles = ntok >= WL_ATT_F32_MIN_TOKENS ? c->att_ops->tile_f32 != NULL : ntok >= 2 && c->att_ops->tile;
+    wl_pool_run_n(c->pool, tiles ? att_tile_worker : att_worker, &at, wl_att_chunks(c->pool));
 }

@@ -10,6 +10,7 @@
 #endif
 
 #include "engine/attention_dot8.h"
+#include "engine/attention_f32.h"
 #include "engine/attention_impl.h"
 #include "engine/exp.h"
 #include "engine/quant.h"
@@ -73,5 +74,15 @@ float wl_att_exp_fma(float x)
     return wl_expf(x);
 }
 
+/* wl_att_query_f32 with FMA instructions; also the AVX-512 family's */
+void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
+                          float scale, float softcap, void *scratch, float *out);
+
+void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
+                          float scale, float softcap, void *scratch, float *out)
+{
+    wl_att_query_f32_body(wl_att_exp_fma, hd, q, K, V, first, last, scale, softcap, scratch, out);
+}
+
 const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2, wl_att_exp_fma, NULL,
-                                    NULL};
+                                    wl_att_query_f32_fma, NULL, NULL};

@@ -261,5 +261,143 @@ static void query_avx512(int hd, const float *q, const uint16_t *K, const uint16
     }
 }
 
-const wl_att_ops wl_att_ops_avx512 = {to_f32_avx512, to_f16_avx512, wl_att_dot_avx2, scale_avx512, mad_avx512,
-                                      wl_att_exp_fma, query_avx512, tile_avx512};
+/* The float path (wl_att_query_f32) for 16 queries of one KV head, one per lane, as the half
+ * tile above: per block of 16 keys the scores of 8 keys at a time (8 independent FMA chains over
+ * the head's elements, the key's element broadcast), the block's softmax on 16 lanes, then the
+ * values in chunks of 16 elements whose 16 accumulators stay in registers while the block's 16
+ * keys go by. Keys a query does not see leave its lane as it is (masks). Same bits as
+ * wl_att_query_f32 for every query. */
+static void tile_f32_avx512(const wl_att_tile *t, void *scratch)
+{
+    const int hd = t->hd, n = t->n, B = WL_ATT_F32_BLOCK;
+    float *qt = scratch;                  /* (hd, 16) the queries, transposed */
+    float *acc = qt + (size_t)hd * 16;    /* (hd, 16) the accumulators, transposed */
+    float *kf = acc + (size_t)hd * 16;    /* (B, hd) the block's keys as floats */
+    float *vf = kf + (size_t)B * hd;      /* (B, hd) the block's values as floats */
+    float *pw = vf + (size_t)B * hd;      /* (B, 16) the block's weights */
+    float *sc = pw + (size_t)B * 16;      /* (B, 16) the block's scores */
+
+    int first[WL_ATT_LANES], last[WL_ATT_LANES], pmin = INT_MAX, pmax = -1;
+    for (int i = 0; i < WL_ATT_LANES; i++) {
+        first[i] = i < n ? t->first[i] : 1;
+        last[i] = i < n ? t->last[i] : 0;
+        if (i < n && first[i] < pmin)
+            pmin = first[i];
+        if (i < n && last[i] > pmax)
+            pmax = last[i];
+    }
+    for (int e = 0; e < hd; e++)
+        for (int i = 0; i < 16; i++)
+            qt[(size_t)e * 16 + i] = i < n ? t->q[i][e] : 0.0f;
+    memset(acc, 0, (size_t)hd * 16 * sizeof *acc);
+
+    const __m512i vfirst = _mm512_loadu_si512(first), vlast = _mm512_loadu_si512(last);
+    const __m512 scale = _mm512_set1_ps(t->scale), ninf = _mm512_set1_ps(-INFINITY);
+    __m512 m = ninf, sum = _mm512_setzero_ps();
+    for (int b0 = pmin / B * B; b0 <= pmax; b0 += B) {
+        __mmask16 seen[WL_ATT_F32_BLOCK], any = 0;
+        for (int j = 0; j < B; j++) {
+            const __m512i vp = _mm512_set1_epi32(b0 + j);
+            seen[j] = _mm512_cmp_epi32_mask(vfirst, vp, _MM_CMPINT_LE) & _mm512_cmp_epi32_mask(vp, vlast, _MM_CMPINT_LE);
+            any |= seen[j];
+        }
+        if (!any)
+            continue;
+        for (int j = 0; j < B; j++)
+            if (seen[j]) {
+                halves_to_f32(kf + (size_t)j * hd, t->K + (size_t)(b0 + j) * hd, hd);
+                halves_to_f32(vf + (size_t)j * hd, t->V + (size_t)(b0 + j) * hd, hd);
+            }
+
+        /* scores, 8 keys at a time: a[j] = sum over e of q[e] * k_j[e], e in order */
+        __m512 bmax = ninf;
+        for (int j0 = 0; j0 < B; j0 += 8) {
+            __m512 a[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++)
+                a[j] = _mm512_setzero_ps();
+            for (int e = 0; e < hd; e++) {
+                const __m512 qv = _mm512_loadu_ps(qt + (size_t)e * 16);
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++)
+                    a[j] = _mm512_fmadd_ps(qv, _mm512_set1_ps(kf[(size_t)(j0 + j) * hd + e]), a[j]);
+            }
+            for (int j = 0; j < 8; j++) {
+                __m512 s = _mm512_mul_ps(a[j], scale);
+                if (t->softcap != 0.0f && seen[j0 + j]) {
+                    float l[16];
+                    _mm512_storeu_ps(l, s);
+                    for (int i = 0; i < 16; i++)
+                        l[i] = t->softcap * tanhf(l[i]);
+                    s = _mm512_loadu_ps(l);
+                }
+                _mm512_storeu_ps(sc + (size_t)(j0 + j) * 16, s);
+                bmax = _mm512_mask_mov_ps(bmax, _mm512_mask_cmp_ps_mask(seen[j0 + j], s, bmax, _CMP_GT_OQ), s);
+            }
+        }
+
+        /* the block's softmax */
+        const __mmask16 up = _mm512_cmp_ps_mask(bmax, m, _CMP_GT_OQ);
+        if (up) {
+            const __m512 r = exp_avx512(_mm512_sub_ps(m, bmax));
+            for (int d = 0; d < hd; d++) {
+                float *row = acc + (size_t)d * 16;
+                _mm512_storeu_ps(row, _mm512_mask_mul_ps(_mm512_loadu_ps(row), up, _mm512_loadu_ps(row), r));
+            }
+            sum = _mm512_mask_mul_ps(sum, up, sum, r);
+            m = _mm512_mask_mov_ps(m, up, bmax);
+        }
+        for (int j = 0; j < B; j++) {
+            const __m512 p = _mm512_maskz_mov_ps(seen[j], exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(sc + (size_t)j * 16), m)));
+            _mm512_storeu_ps(pw + (size_t)j * 16, p);
+            sum = _mm512_add_ps(sum, p);
+        }
+
+        /* the values: 16 elements at a time, their accumulators in registers */
+        for (int d0 = 0; d0 < hd; d0 += 16) {
+            const int nd = hd - d0 < 16 ? hd - d0 : 16;
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int dd = 0; dd < 16; dd++)
+                r[dd] = dd < nd ? _mm512_loadu_ps(acc + (size_t)(d0 + dd) * 16) : _mm512_setzero_ps();
+            for (int j = 0; j < B; j++) {
+                if (!seen[j])
+                    continue;
+                const __m512 p = _mm512_loadu_ps(pw + (size_t)j * 16);
+                const float *v = vf + (size_t)j * hd + d0;
+#pragma GCC unroll 16
+                for (int dd = 0; dd < 16; dd++)
+                    if (dd < nd)
+                        r[dd] = _mm512_mask3_fmadd_ps(p, _mm512_set1_ps(v[dd]), r[dd], seen[j]);
+            }
+#pragma GCC unroll 16
+            for (int dd = 0; dd < 16; dd++)
+                if (dd < nd)
+                    _mm512_storeu_ps(acc + (size_t)(d0 + dd) * 16, r[dd]);
+        }
+    }
+
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), sum);
+    float l[16];
+    for (int d = 0; d < hd; d++) {
+        _mm512_storeu_ps(l, _mm512_mul_ps(_mm512_loadu_ps(acc + (size_t)d * 16), inv));
+        for (int i = 0; i < n; i++)
+            t->out[i][d] = l[i];
+    }
+}
+
+void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
+                          float scale, float softcap, void *scratch, float *out);
+
+const wl_att_ops wl_att_ops_avx512 = {
+    .to_f32 = to_f32_avx512,
+    .to_f16 = to_f16_avx512,
+    .dot = wl_att_dot_avx2,
+    .scale = scale_avx512,
+    .mad = mad_avx512,
+    .exp = wl_att_exp_fma,
+    .query = query_avx512,
+    .query_f32 = wl_att_query_f32_fma,
+    .tile = tile_avx512,
+    .tile_f32 = tile_f32_avx512,
+};

@@ -27,11 +27,24 @@ typedef struct wl_att_ops {
     /* wl_att_query with these steps fused into one loop (same bits); NULL: the steps one by one */
     void (*query)(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last, float scale,
                   float softcap, void *scratch, float *out);
+    /* wl_att_query_f32 compiled for the family (same bits); NULL: the plain C one */
+    void (*query_f32)(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
+                      float scale, float softcap, void *scratch, float *out);
     /* The whole attention of up to WL_ATT_LANES queries that share one KV head (below), each
      * query's result bit for bit that of wl_att_query with these ops' scalar equivalents; scratch:
      * wl_att_scratch_bytes(hd) bytes. NULL in families without it. */
     void (*tile)(const struct wl_att_tile *t, void *scratch);
+    /* The same for the float path (wl_att_query_f32), bit for bit; NULL in families without it. */
+    void (*tile_f32)(const struct wl_att_tile *t, void *scratch);
 } wl_att_ops;
+
+/* Batches of at least this many tokens take the float path (wl_att_query_f32), as llama.cpp's
+ * CPU flash attention switches to its tiled float kernel for 64 queries or more. */
+#define WL_ATT_F32_MIN_TOKENS 64
+
+/* Keys per block of the float path; blocks start at multiples of it (absolute positions), so a
+ * query's result does not depend on which other queries share its tile. */
+#define WL_ATT_F32_BLOCK 16
 
 /* Queries handled together by ops->tile: one per vector lane. */
 #define WL_ATT_LANES 16
@@ -47,7 +60,8 @@ typedef struct wl_att_tile {
     float softcap; /* when not 0: s = softcap * tanh(s) */
 } wl_att_tile;
 
-/* Scratch bytes one call of ops->tile or wl_att_query needs for head dimension hd. */
+/* Scratch bytes one call of ops->tile, ops->tile_f32, wl_att_query or wl_att_query_f32 needs
+ * for head dimension hd. */
 size_t wl_att_scratch_bytes(int hd);
 
 /* The reference attention of one query (the tile's query i alone): softmax over positions
@@ -55,6 +69,18 @@ size_t wl_att_scratch_bytes(int hd);
  * with the element steps of ops. scratch: wl_att_scratch_bytes(hd) bytes. */
 void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
                   int last, float scale, float softcap, void *scratch, float *out);
+
+/* The float path of one query (long prompts): everything in float, the query as it is, keys
+ * and values converted from half, the softmax per block of WL_ATT_F32_BLOCK keys:
+ *   s_j = (sum over e in order of fma(q[e], k_j[e], .)) * scale   (soft-capped when asked)
+ *   for each block: bmax = the largest s_j of the keys seen in it (j in order, s > bmax);
+ *     if bmax > m: acc *= e^(m - bmax), S *= e^(m - bmax), m = bmax;
+ *     p_j = e^(s_j - m) for seen keys, 0 for the others; S += p_j in order;
+ *     acc[d] = fma(p_j, v_j[d], acc[d]) for seen keys in order;
+ *   out = acc * (1 / S).
+ * ops->exp is the exponential (wl_expf, same bits everywhere). Scratch as wl_att_query's. */
+void wl_att_query_f32(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
+                      int last, float scale, float softcap, void *scratch, float *out);
 
 /* AVX2 + FMA + F16C versions (attention_avx2.c; x86-64 builds only), and the AVX-512 ones
  * (attention_avx512.c: 16 lanes per step for the element-wise steps; the dot is AVX2's). */
