@@ -61,8 +61,9 @@
 #include "wandler.h"
 
 #define N_PROMPT 8
+#define N_PROMPT_LONG 72 /* test_long_prompt: past WL_ATT_F32_MIN_TOKENS, attention's float path */
 #define N_GEN 32
-#define N_CTX 64
+#define N_CTX 128
 #define SIGMA_F32 0.05f /* weights of the F32 models: see above */
 #define TOL_F32 5e-3
 #define TOL_QUANT 5e-2 /* 32-value activation blocks (Q8_0, Q4_0, ... weights) */
@@ -134,9 +135,12 @@ typedef void (*mutate_fn)(wl_model *m);
  * from the last prompt token on. */
 typedef struct ref_trace {
     int n_vocab;
-    int32_t seq[N_PROMPT + N_GEN];
+    int32_t seq[N_PROMPT_LONG + N_GEN];
     float *logits; /* (N_GEN, n_vocab) */
 } ref_trace;
+
+/* the prompt's length in tokens: N_PROMPT, or N_PROMPT_LONG while test_long_prompt runs */
+static int g_prompt = N_PROMPT;
 
 static void ref_trace_make(const char *label, const char *path, ref_trace *tr)
 {
@@ -147,17 +151,17 @@ static void ref_trace_make(const char *label, const char *path, ref_trace *tr)
     const int nv = tr->n_vocab = ref_n_vocab(r);
     tr->logits = malloc((size_t)N_GEN * nv * sizeof *tr->logits);
     assert_non_null(tr->logits);
-    /* the prompt: BOS and 7 tokens */
+    /* the prompt: BOS and g_prompt - 1 tokens */
     tr->seq[0] = 1;
-    for (int i = 1; i < N_PROMPT; i++)
+    for (int i = 1; i < g_prompt; i++)
         tr->seq[i] = (int32_t)(260 + 31 * i) % nv;
-    for (int i = 0; i < N_PROMPT; i++)
+    for (int i = 0; i < g_prompt; i++)
         ref_forward(r, tr->seq[i], i, tr->logits);
     for (int g = 0; g < N_GEN; g++) {
         float *lg = tr->logits + (size_t)g * nv;
-        tr->seq[N_PROMPT + g] = argmax(lg, nv);
+        tr->seq[g_prompt + g] = argmax(lg, nv);
         if (g + 1 < N_GEN)
-            ref_forward(r, tr->seq[N_PROMPT + g], N_PROMPT + g, lg + nv);
+            ref_forward(r, tr->seq[g_prompt + g], g_prompt + g, lg + nv);
     }
     ref_free(r);
 }
@@ -185,11 +189,14 @@ static run_result run_compare(const char *label, const char *path, const ref_tra
     assert_int_equal(tr->n_vocab, nv);
     float *fast = malloc((size_t)nv * sizeof *fast);
 
-    assert_int_equal(wl_forward(c, tr->seq, N_PROMPT, 0, fast, &err), WANDLER_OK);
+    for (int p0 = 0; p0 < g_prompt; p0 += wl_ctx_max_batch(c)) { /* in batches, as the session does */
+        const int nb = g_prompt - p0 < wl_ctx_max_batch(c) ? g_prompt - p0 : wl_ctx_max_batch(c);
+        assert_int_equal(wl_forward(c, tr->seq + p0, nb, p0, fast, &err), WANDLER_OK);
+    }
     run_result res = {0, 0, 0};
     char tokens[N_GEN * 6 + 1] = "";
     for (int g = 0; g < N_GEN; g++) {
-        const int pos = N_PROMPT + g;
+        const int pos = g_prompt + g;
         const float *ref = tr->logits + (size_t)g * nv;
         double ref_max, e = max_abs_diff(fast, ref, nv, &ref_max);
         if (e > res.max_err)
@@ -262,6 +269,27 @@ static void check_arch(const char *arch, const char *ftype, int wide)
             run_compare(label, path, &tr, isa, wide ? 1 : 2, tol, f32 ? MAX_TIES_F32 : MAX_TIES_QUANT, 1, NULL);
     free(tr.logits);
     unlink(path);
+}
+
+/* A prompt of N_PROMPT_LONG tokens, fed in batches of wl_ctx_max_batch (64) as the session
+ * does, so that the first batch goes through attention's float path and the rest through the
+ * half path; it must agree with the reference as well as the short one does, with the sliding
+ * window (gemma2, gemma3) cutting into the prompt. */
+static void test_long_prompt(void **state)
+{
+    (void)state;
+    g_prompt = N_PROMPT_LONG;
+    for (int a = 0; a < N_ARCHS; a++) {
+        check_arch(ARCHS[a], "F32", 0);
+        check_arch(ARCHS[a], "Q8_0", 0);
+    }
+}
+
+static int short_prompt(void **state)
+{
+    (void)state;
+    g_prompt = N_PROMPT;
+    return 0;
 }
 
 static void test_f32(void **state)
@@ -683,6 +711,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_matches_golden),
         cmocka_unit_test(test_f32),
+        cmocka_unit_test_teardown(test_long_prompt, short_prompt),
         cmocka_unit_test(test_q8_0),
         cmocka_unit_test(test_q4_0),
         cmocka_unit_test(test_kquants),
