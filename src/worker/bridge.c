@@ -102,7 +102,7 @@ struct wl_bridge {
     uint64_t next_id;
     double idle_since;    /* when the last call ended; 0 while calls are pending */
 
-    /* calls whose readers the I/O thread wakes once it has released the lock (see wake_readers) */
+    /* calls whose readers the I/O thread wakes once it has released the lock (see deliver) */
     wl_call *wake[WAKE_MAX];
     int n_wake;
 
