@@ -526,8 +526,10 @@ WANDLER_API int wandler_stream_text(wandler_model *model, const wandler_request 
  * been returned; WANDLER_AGAIN when no part arrived in time; INVALID_ARGUMENT for NULL
  * arguments or a stream read by a callback. Pointers in *part stay valid until the next call on
  * this stream. Inline (no worker), the part is computed by this call on this thread, whatever
- * the timeout. At most WANDLER_STREAM_BUFFER parts wait unread; then the worker waits for the
- * reader (back-pressure), so memory stays flat. The stream's reading thread. */
+ * the timeout. Parts the reader has not taken are bounded: at most WANDLER_STREAM_BUFFER in the
+ * stream, or, with a worker, at most what its channel's socket buffer holds (a few hundred small
+ * parts); then the worker waits for the reader (back-pressure), so memory stays flat.
+ * The stream's reading thread. */
 WANDLER_API int wandler_stream_next(wandler_stream *stream, wandler_part *part, int timeout_ms);
 
 /* A file descriptor that is readable while a part is ready (and once the stream has ended), for
