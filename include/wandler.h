@@ -219,7 +219,9 @@ typedef struct wandler_model_options {
     int context_length;
 
     /* 1 (default): the model lives in its own worker, so no caller ever blocks on its compute
-     * (beyond waiting for the parts it asked for). 0: it runs inline, on the calling threads. */
+     * (beyond waiting for the parts it asked for). 0: it runs inline, on the calling threads,
+     * whose stacks then need about 128 KiB free for the compute kernels (their tiles live on
+     * the stack; the default 8 MiB of a thread is plenty). */
     int use_worker;
     /* WANDLER_WORKER_THREAD (default) or WANDLER_WORKER_PROCESS. */
     int worker;
