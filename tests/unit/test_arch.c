@@ -61,9 +61,9 @@
 #include "wandler.h"
 
 #define N_PROMPT 8
-#define N_PROMPT_LONG 72 /* test_long_prompt: past WL_ATT_F32_MIN_TOKENS, attention's float path */
+#define N_PROMPT_LONG 136 /* test_long_prompt: batches of 128 (the float path) and 8 (the half path) */
 #define N_GEN 32
-#define N_CTX 128
+#define N_CTX 192
 #define SIGMA_F32 0.05f /* weights of the F32 models: see above */
 #define TOL_F32 5e-3
 #define TOL_QUANT 5e-2 /* 32-value activation blocks (Q8_0, Q4_0, ... weights) */
@@ -271,8 +271,8 @@ static void check_arch(const char *arch, const char *ftype, int wide)
     unlink(path);
 }
 
-/* A prompt of N_PROMPT_LONG tokens, fed in batches of wl_ctx_max_batch (64) as the session
- * does, so that the first batch goes through attention's float path and the rest through the
+/* A prompt of N_PROMPT_LONG tokens, fed in batches of wl_ctx_max_batch (128) as the session
+ * does: the first batch goes through attention's float path, the 8 tokens after it through the
  * half path; it must agree with the reference as well as the short one does, with the sliding
  * window (gemma2, gemma3) cutting into the prompt. */
 static void test_long_prompt(void **state)
