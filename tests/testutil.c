@@ -82,3 +82,18 @@ const char *wl_test_tmpdir(void)
         fail_msg("mkdtemp failed");
     return buf;
 }
+
+uint32_t wl_test_rand_u32(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (uint32_t)(x >> 16);
+}
+
+float wl_test_rand_uniform(uint64_t *state, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)(wl_test_rand_u32(state) & 0xffffff) / (float)0x1000000;
+}

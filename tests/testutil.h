@@ -25,4 +25,9 @@ char *wl_test_read_file(const char *path, size_t *size);
 /* A fresh empty directory under $TMPDIR for this test (removed by the caller if it wishes). */
 const char *wl_test_tmpdir(void);
 
+/* Deterministic test data: xorshift64 on *state (seed it with any non-zero value). The next 32
+ * bits, and a float uniform in [lo, hi) from 24 of them. */
+uint32_t wl_test_rand_u32(uint64_t *state);
+float wl_test_rand_uniform(uint64_t *state, float lo, float hi);
+
 #endif

@@ -22,15 +22,12 @@ static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint32_t next_u32(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (uint32_t)(rng >> 16);
+    return wl_test_rand_u32(&rng);
 }
 
 static float uniform(float lo, float hi)
 {
-    return lo + (hi - lo) * (float)(next_u32() & 0xffffff) / (float)0x1000000;
+    return wl_test_rand_uniform(&rng, lo, hi);
 }
 
 /* Random weight rows of `type`: random bytes for the quants, a random half scale (sometimes 0,
