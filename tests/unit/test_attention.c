@@ -23,11 +23,6 @@
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
 
-static uint32_t next_u32(void)
-{
-    return wl_test_rand_u32(&rng);
-}
-
 static float uniform(float lo, float hi)
 {
     return wl_test_rand_uniform(&rng, lo, hi);
