@@ -21,7 +21,9 @@
  *
  * Every weight super-block is unpacked once per tile (its quants, and its scales spread to one
  * int16 per pair), then multiplied with each token of the tile. Tiles of up to 4 rows x 4
- * tokens; decode takes four rows from the four quarters of the row range (kernels_impl.h). */
+ * tokens; decode takes four rows from the four quarters of the row range (kernels_impl.h), and
+ * for Q4_K / Q6_K runs decode_kq4 instead: each row straight from its bytes in registers, and
+ * two rows per 512-bit float accumulator. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -37,8 +39,9 @@
 
 /* Decode: a software prefetch this many bytes ahead in each row stream (as the other
  * quantized kernels of the family do), of every cache line of a super-block: one line per
- * super-block (of 2 to 4) left Q5_K / Q6_K GEMV a third slower when streaming from memory. */
-#define KQ_PREFETCH 4096
+ * super-block (of 2 to 4) left Q5_K / Q6_K GEMV a third slower when streaming from memory.
+ * With decode_kq4, 6144 beats 4096 (llama-3.2-1b Q4_K_M decode +2%). */
+#define KQ_PREFETCH 6144
 
 #define Q8K_D 0       /* byte offsets in a Q8_K block: float d */
 #define Q8K_QS 4      /* 256 int8 */
@@ -291,8 +294,9 @@ WL_INLINE void load_act(const uint32_t type, const unsigned char *b, kq_act *a)
     a->d = load_float(b + Q8K_D);
 }
 
-/* The 8 int32 lanes S_l of a weight super-block with an activation super-block. */
-WL_INLINE __m256i lanes(const uint32_t type, const kq_weight *w, const kq_act *a)
+/* The 16 int32 partial lanes of a weight super-block with an activation super-block: S_l is
+ * lane l plus lane l + 8. */
+WL_INLINE __m512i lanes16(const uint32_t type, const kq_weight *w, const kq_act *a)
 {
     __m512i s[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}; /* two chains */
     for (int k = 0; k < 4; k++) {
@@ -301,7 +305,13 @@ WL_INLINE __m256i lanes(const uint32_t type, const kq_weight *w, const kq_act *a
             pairs = _mm512_sub_epi16(pairs, a->x4[k]);
         s[k % 2] = _mm512_dpwssd_epi32(s[k % 2], w->sc[k], pairs);
     }
-    const __m512i t = _mm512_add_epi32(s[0], s[1]);
+    return _mm512_add_epi32(s[0], s[1]);
+}
+
+/* The 8 int32 lanes S_l of a weight super-block with an activation super-block. */
+WL_INLINE __m256i lanes(const uint32_t type, const kq_weight *w, const kq_act *a)
+{
+    const __m512i t = lanes16(type, w, a);
     return _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
 }
 
@@ -396,12 +406,213 @@ WL_INLINE void tile_kq(const uint32_t type, const int R, const int T, int64_t nb
             y[(size_t)t * ldy + (size_t)r * ystep] = kq_result(type, &c[r][t]);
 }
 
+/* ---- decode (ntok = 1) of Q4_K / Q6_K ------------------------------------------------------ */
+
+/* Decode works row by row straight from the bytes, everything in registers, with layouts that
+ * need fewer instructions per row than unpack():
+ *   - Q4_K: qs is loaded 64 bytes at a time; of load j (qs[64j .. 64j + 63]) the low nibbles
+ *     are groups 4j (low half) and 4j + 2 (high half), the high nibbles groups 4j + 1 and
+ *     4j + 3, so the activation vectors are rearranged to match (once per super-block for the
+ *     four rows), and the 6-bit scales and mins are unpacked with a few 128-bit operations;
+ *   - Q6_K: the two high bits are shifted into place and merged with one vpternlog per vector.
+ * The groups sit in other lanes than in unpack(), but S_l (lane l plus lane l + 8) is the same
+ * exact integer sum of the same products. */
+
+/* int16 lane indices: the scale of each pair of the four Q4_K decode vectors (groups 0 | 2,
+ * 1 | 3, 4 | 6, 5 | 7), and of the four Q6_K vectors (sub-blocks of 16: 4k + lane / 8). */
+#define REP16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+static const int16_t K4_SC_IDX[4][32] = {
+    {REP16(0), REP16(2)}, {REP16(1), REP16(3)}, {REP16(4), REP16(6)}, {REP16(5), REP16(7)}};
+#undef REP16
+#define REP8(v) v, v, v, v, v, v, v, v
+static const int16_t K6_SC_IDX[4][32] = {{REP8(0), REP8(1), REP8(2), REP8(3)},
+                                         {REP8(4), REP8(5), REP8(6), REP8(7)},
+                                         {REP8(8), REP8(9), REP8(10), REP8(11)},
+                                         {REP8(12), REP8(13), REP8(14), REP8(15)}};
+#undef REP8
+
+#define TERNLOG_A_AND_C_OR_B 0xec /* (a & c) | b */
+
+/* The 16 partial lanes of one Q4_K row super-block b with the rearranged activations x, and its
+ * 8 int16 mins. */
+WL_INLINE __m512i q4k_decode_row(const unsigned char *b, const __m512i x[4], const __m512i idx[4],
+                                 __m128i *mins)
+{
+    /* scales (quant.h): a0 = bytes 0..3, a1 = 4..7, a2 = 8..11 of the 12 */
+    const __m128i v = _mm_loadu_si128((const void *)(b + 4));
+    const __m128i A = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)); /* a0 a2 a1 a2 */
+    const __m128i B = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)); /* a0 a0 a1 a1 */
+    const __m128i C = _mm_srlv_epi32(A, _mm_setr_epi32(0, 0, 0, 4)); /* a0 a2 a1 a2 >> 4 */
+    const __m128i lo = _mm_and_si128(A, _mm_set1_epi8(0x3f));
+    const __m128i hi = _mm_or_si128(_mm_and_si128(C, _mm_set1_epi8(0x0f)),
+                                    _mm_and_si128(_mm_srli_epi32(B, 2), _mm_set1_epi8(0x30)));
+    const __m128i sm = _mm_blend_epi32(lo, hi, 0xa); /* s_lo s_hi m_lo m_hi */
+    const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
+    *mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i v0 = _mm512_loadu_si512((const void *)(b + 16));
+    const __m512i v1 = _mm512_loadu_si512((const void *)(b + 80));
+    const __m512i q[4] = {_mm512_and_si512(v0, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+                          _mm512_and_si512(v1, m4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4)};
+    __m512i s[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int k = 0; k < 4; k++)
+        s[k % 2] = _mm512_dpwssd_epi32(s[k % 2], _mm512_permutexvar_epi16(idx[k], s16),
+                                       _mm512_maddubs_epi16(q[k], x[k]));
+    return _mm512_add_epi32(s[0], s[1]);
+}
+
+/* The 16 partial lanes of one Q6_K row super-block b (before the -32 offset) with the
+ * activations x (as load_act), and its 16 int16 scales. */
+WL_INLINE __m512i q6k_decode_row(const unsigned char *b, const __m512i x[4], const __m512i idx[4],
+                                 __m256i *s16out)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    /* group 4h + s's bits are 2s..2s+1 of qh: into bits 4..5 */
+    const __m512i c01 = _mm512_mask_blend_epi64(0xf0, _mm512_set1_epi16(4), _mm512_set1_epi16(2));
+    const __m512i c23 = _mm512_mask_blend_epi64(0xf0, _mm512_set1_epi16(0), _mm512_set1_epi16(2));
+    __m512i q[4];
+    for (int h = 0; h < 2; h++) {
+        const __m512i l = _mm512_loadu_si512((const void *)(b + 64 * h));
+        const __m512i hb = load256_twice(b + 128 + 32 * h);
+        const __m512i h01 = _mm512_and_si512(_mm512_sllv_epi16(hb, c01), m30);
+        const __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(hb, c23), m30);
+        q[2 * h] = _mm512_ternarylogic_epi32(l, h01, m4, TERNLOG_A_AND_C_OR_B);
+        q[2 * h + 1] =
+            _mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), h23, m4, TERNLOG_A_AND_C_OR_B);
+    }
+    const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const void *)(b + 192)));
+    *s16out = s16;
+    const __m512i s = _mm512_castsi256_si512(s16);
+    __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int k = 0; k < 4; k++)
+        acc[k % 2] = _mm512_dpwssd_epi32(acc[k % 2], _mm512_permutexvar_epi16(idx[k], s),
+                                         _mm512_maddubs_epi16(q[k], x[k]));
+    return _mm512_add_epi32(acc[0], acc[1]);
+}
+
+/* Decode of Q4_K / Q6_K: the four rows w + i * ws (i = 0..3, the quarter rows of
+ * WL_DECODE_ROWS) into y[i * ystep], two rows per 512-bit float vector: acc01 holds row 0's 8
+ * canonical lanes in its low half and row 1's in its high one (acc23 rows 2, 3), so per
+ * super-block and pair of rows the lane sums S_l of both rows come out of one cross-lane
+ * shuffle pair and add, then one conversion and one 512-bit FMA with [d0 x 8 | d1 x 8]. The
+ * four rows' fp16 scales are converted by one vcvtph2ps; Q4_K's min terms of the four rows are
+ * one 512-bit madd / conversion / FMA into macc (row i in lanes 4i..4i+3). Every lane takes
+ * the same operations in the same order as kq_step, so the bits are the canonical ones. */
+WL_INLINE void decode_kq4(const uint32_t type, int64_t nb, const unsigned char *w, size_t ws,
+                          const unsigned char *x, float *y, size_t ystep)
+{
+    const size_t wbytes = wl_type_get(type)->type_size;
+    __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps(), macc = _mm512_setzero_ps();
+    const __m512i lo2 = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi2 = _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4);
+    const __m512i mins_idx = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1);
+    const int16_t(*tab)[32] = type == WL_TYPE_Q4_K ? K4_SC_IDX : K6_SC_IDX;
+    const __m512i idx[4] = {_mm512_loadu_si512((const void *)tab[0]),
+                            _mm512_loadu_si512((const void *)tab[1]),
+                            _mm512_loadu_si512((const void *)tab[2]),
+                            _mm512_loadu_si512((const void *)tab[3])};
+    for (int64_t b = 0; b < nb; b++) {
+        const unsigned char *xb = x + (size_t)b * sizeof(wl_block_q8_k);
+        const float dx = load_float(xb + Q8K_D);
+        const unsigned char *qx = xb + Q8K_QS;
+        __m512i xv[4];
+        if (type == WL_TYPE_Q4_K)
+            for (int j = 0; j < 2; j++)
+                for (int i = 0; i < 2; i++)
+                    xv[2 * j + i] = _mm512_inserti64x4(
+                        _mm512_castsi256_si512(load256(qx + 128 * j + 32 * i)),
+                        load256(qx + 128 * j + 64 + 32 * i), 1);
+        else
+            for (int k = 0; k < 4; k++)
+                xv[k] = _mm512_loadu_si512((const void *)(qx + 64 * k));
+        const unsigned char *blk[4];
+        __m512i t[4];
+        __m128i m8[4];
+        __m256i m16[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            blk[r] = w + (size_t)r * ws + (size_t)b * wbytes;
+            for (size_t off = 0; off < wbytes; off += 64) /* see KQ_PREFETCH */
+                _mm_prefetch((const char *)blk[r] + KQ_PREFETCH + off, _MM_HINT_T0);
+            if (type == WL_TYPE_Q4_K)
+                t[r] = q4k_decode_row(blk[r], xv, idx, &m8[r]);
+            else
+                t[r] = q6k_decode_row(blk[r], xv, idx, &m16[r]);
+        }
+        /* [S(row 0) | S(row 1)], [S(row 2) | S(row 3)] */
+        __m512i s01 = _mm512_add_epi32(_mm512_shuffle_i64x2(t[0], t[1], 0x44),
+                                       _mm512_shuffle_i64x2(t[0], t[1], 0xee));
+        __m512i s23 = _mm512_add_epi32(_mm512_shuffle_i64x2(t[2], t[3], 0x44),
+                                       _mm512_shuffle_i64x2(t[2], t[3], 0xee));
+        /* the fp16 super-block scales of the four rows, as floats: [d0, dmin0, d1, dmin1, ...]
+         * (Q4_K) or [d0, -, d1, -, ...] (Q6_K), times [dx, -dx, dx, -dx, ...] */
+        __m128i h;
+        if (type == WL_TYPE_Q4_K) {
+            const __m128i h01 = _mm_unpacklo_epi32(_mm_loadu_si32(blk[0]), _mm_loadu_si32(blk[1]));
+            const __m128i h23 = _mm_unpacklo_epi32(_mm_loadu_si32(blk[2]), _mm_loadu_si32(blk[3]));
+            h = _mm_unpacklo_epi64(h01, h23);
+        } else {
+            uint16_t d16[4];
+            for (int r = 0; r < 4; r++)
+                memcpy(&d16[r], blk[r] + 208, 2);
+            h = _mm_setr_epi16((short)d16[0], 0, (short)d16[1], 0, (short)d16[2], 0,
+                               (short)d16[3], 0);
+        }
+        const __m256 dxs = _mm256_setr_ps(dx, -dx, dx, -dx, dx, -dx, dx, -dx);
+        const __m512 dd = _mm512_castps256_ps512(_mm256_mul_ps(dxs, _mm256_cvtph_ps(h)));
+        const __m512 d01 = _mm512_permutexvar_ps(lo2, dd), d23 = _mm512_permutexvar_ps(hi2, dd);
+        if (type == WL_TYPE_Q6_K) {
+            const __m512i bs = load256_twice(xb + Q8K_BSUMS);
+            const __m512i m01 = _mm512_inserti64x4(_mm512_castsi256_si512(m16[0]), m16[1], 1);
+            const __m512i m23 = _mm512_inserti64x4(_mm512_castsi256_si512(m16[2]), m16[3], 1);
+            s01 = _mm512_sub_epi32(s01, _mm512_slli_epi32(_mm512_madd_epi16(bs, m01), 5));
+            s23 = _mm512_sub_epi32(s23, _mm512_slli_epi32(_mm512_madd_epi16(bs, m23), 5));
+        } else { /* Q4_K: the min terms of the four rows, against B[2k] + B[2k + 1] */
+            const __m256i bsums = load256(xb + Q8K_BSUMS);
+            const __m128i b32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsums),
+                                               _mm256_extracti128_si256(bsums, 1));
+            const __m256i m01 = _mm256_inserti128_si256(_mm256_castsi128_si256(m8[0]), m8[1], 1);
+            const __m256i m23 = _mm256_inserti128_si256(_mm256_castsi128_si256(m8[2]), m8[3], 1);
+            const __m512i m = _mm512_inserti64x4(_mm512_castsi256_si512(m01), m23, 1);
+            const __m512i prod = _mm512_madd_epi16(m, _mm512_broadcast_i32x4(b32));
+            macc = _mm512_fmadd_ps(_mm512_permutexvar_ps(mins_idx, dd), _mm512_cvtepi32_ps(prod),
+                                   macc);
+        }
+        acc01 = _mm512_fmadd_ps(d01, _mm512_cvtepi32_ps(s01), acc01);
+        acc23 = _mm512_fmadd_ps(d23, _mm512_cvtepi32_ps(s23), acc23);
+    }
+    const __m256 acc[4] = {_mm512_castps512_ps256(acc01), _mm512_extractf32x8_ps(acc01, 1),
+                           _mm512_castps512_ps256(acc23), _mm512_extractf32x8_ps(acc23, 1)};
+    for (int r = 0; r < 4; r++) {
+        float v = hsum8(acc[r]);
+        if (type == WL_TYPE_Q4_K) { /* the 4 min lanes: (0 + 2) + (1 + 3) */
+            const __m128 mc = _mm512_extractf32x4_ps(macc, r);
+            __m128 m = _mm_add_ps(mc, _mm_movehl_ps(mc, mc));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            v += _mm_cvtss_f32(m);
+        }
+        y[(size_t)r * ystep] = v;
+    }
+}
+
 WL_INLINE void matmul_kq(const uint32_t type, int64_t n, const void *w, size_t w_stride,
                          int64_t r0, int64_t r1, const void *x, size_t x_stride, int64_t ntok,
                          float *y, size_t ldy)
 {
     const unsigned char *wb = w, *xb = x;
     const int64_t nb = n / WL_QK_K;
+    if (ntok == 1 && (type == WL_TYPE_Q4_K || type == WL_TYPE_Q6_K)) {
+#define KQ_DECODE(RR, WR, WS, YO, YS)                                                          \
+    do {                                                                                       \
+        if ((RR) == 4)                                                                         \
+            decode_kq4(type, nb, WR, WS, xb, YO, YS);                                          \
+        else                                                                                   \
+            tile_kq(type, 1, 1, nb, WR, WS, xb, 0, YO, 1, YS);                                 \
+    } while (0)
+        WL_DECODE_ROWS(KQ_DECODE);
+#undef KQ_DECODE
+        return;
+    }
     if (ntok == 1) {
 #define KQ_DECODE(RR, WR, WS, YO, YS) tile_kq(type, RR, 1, nb, WR, WS, xb, 0, YO, 1, YS)
         WL_DECODE_ROWS(KQ_DECODE);
