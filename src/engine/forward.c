@@ -107,6 +107,51 @@ static void mm_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* ---- per-token steps over the pool ---- */
+
+/* fn(c, t, arg) for every token t of a batch. A prompt spreads its tokens over the pool's threads
+ * (the steps between the matrix products would otherwise leave all but one thread waiting); one
+ * token runs on the calling thread. Each token's arithmetic is the same either way. */
+typedef void (*token_fn)(wl_ctx *c, int t, const void *arg);
+
+typedef struct token_task {
+    wl_ctx *c;
+    int ntok;
+    token_fn fn;
+    const void *arg;
+} token_task;
+
+static void token_worker(void *ctx, int ith, int nth)
+{
+    const token_task *tt = ctx;
+    for (int t = ith; t < tt->ntok; t += nth)
+        tt->fn(tt->c, t, tt->arg);
+}
+
+static void for_each_token(wl_ctx *c, int ntok, token_fn fn, const void *arg)
+{
+    if (ntok < 2) {
+        for (int t = 0; t < ntok; t++)
+            fn(c, t, arg);
+        return;
+    }
+    token_task tt = {c, ntok, fn, arg};
+    wl_pool_run(c->pool, token_worker, &tt);
+}
+
+typedef struct quantize_arg {
+    uint32_t at;
+    const float *x;
+    int64_t n;
+    size_t rb;
+} quantize_arg;
+
+static void quantize_token(wl_ctx *c, int t, const void *arg)
+{
+    const quantize_arg *a = arg;
+    c->kt->quantize_act[a->at](a->x + (size_t)t * a->n, (char *)c->act + (size_t)t * a->rb, a->n);
+}
+
 /* Converts x (B, n) into the activation form weight type `type` pairs with; returns the rows and
  * their stride. F32 activations are used in place. */
 static const void *prepare_act(wl_ctx *c, uint32_t type, const float *x, int ntok, int64_t n,
@@ -117,10 +162,9 @@ static const void *prepare_act(wl_ctx *c, uint32_t type, const float *x, int nto
         *stride = (size_t)n * sizeof(float);
         return x;
     }
-    size_t rb = wl_act_row_bytes(type, n);
-    for (int t = 0; t < ntok; t++)
-        c->kt->quantize_act[at](x + (size_t)t * n, (char *)c->act + (size_t)t * rb, n);
-    *stride = rb;
+    const quantize_arg qa = {at, x, n, wl_act_row_bytes(type, n)};
+    for_each_token(c, ntok, quantize_token, &qa);
+    *stride = qa.rb;
     return c->act;
 }
 
@@ -224,58 +268,86 @@ static void qkv_project(wl_ctx *c, const wl_layer *L, int ntok)
     add_bias(c->v, L->bv, ntok, kv_dim);
 }
 
-static void attention_block(wl_ctx *c, int il, int pos0, int ntok)
+/* xn[t] = rmsnorm(x[t]) * w (arg: w) */
+static void norm_token(wl_ctx *c, int t, const void *arg)
 {
     const wl_hparams *hp = &c->m->hp;
+    const int dim = hp->n_embd;
+    wl_rmsnorm(c->xn + (size_t)t * dim, c->x + (size_t)t * dim, arg, dim, hp->norm_eps);
+}
+
+/* x[t] += post_norm(xn[t]) (arg: the post-norm's weights, or NULL for none) */
+static void residual_token(wl_ctx *c, int t, const void *arg)
+{
+    const wl_hparams *hp = &c->m->hp;
+    const int dim = hp->n_embd;
+    float *xn = c->xn + (size_t)t * dim, *x = c->x + (size_t)t * dim;
+    if (arg)
+        wl_rmsnorm(xn, xn, arg, dim, hp->norm_eps);
+    for (int i = 0; i < dim; i++)
+        x[i] += xn[i];
+}
+
+typedef struct rope_arg {
+    const wl_layer *L;
+    int il, pos0;
+    const float *rope_cs;
+} rope_arg;
+
+/* token t's q and k normalized (per head, when the model has q/k norms), rotated, q scaled, and
+ * k and v stored at the token's position in the cache */
+static void rope_token(wl_ctx *c, int t, const void *arg)
+{
+    const rope_arg *ra = arg;
+    const wl_layer *L = ra->L;
+    const int il = ra->il, pos0 = ra->pos0;
+    const wl_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    const float *cs = ra->rope_cs + (size_t)t * hp->n_rot;
+    float *q = c->q + (size_t)t * q_dim, *k = c->k + (size_t)t * kv_dim, *v = c->v + (size_t)t * kv_dim;
+    if (L->q_norm)
+        for (int h = 0; h < hp->n_head; h++)
+            wl_rmsnorm(q + (size_t)h * hd, q + (size_t)h * hd, L->q_norm, hd, hp->norm_eps);
+    if (L->k_norm)
+        for (int h = 0; h < hp->n_head_kv; h++)
+            wl_rmsnorm(k + (size_t)h * hd, k + (size_t)h * hd, L->k_norm, hd, hp->norm_eps);
+    wl_rope_apply(q, hp->n_head, hd, hp->n_rot, hp->rope_neox, cs);
+    wl_rope_apply(k, hp->n_head_kv, hd, hp->n_rot, hp->rope_neox, cs);
+    if (hp->q_scale != 1.0f)
+        for (int i = 0; i < q_dim; i++)
+            q[i] *= hp->q_scale;
+    for (int h = 0; h < hp->n_head_kv; h++) {
+        size_t off = (((size_t)il * hp->n_head_kv + h) * c->n_ctx + pos0 + t) * hd;
+        c->att_ops->to_f16(c->k_cache + off, k + (size_t)h * hd, hd);
+        c->att_ops->to_f16(c->v_cache + off, v + (size_t)h * hd, hd);
+    }
+}
+
+static void attention_block(wl_ctx *c, int il, int pos0, int ntok)
+{
     const wl_layer *L = &c->m->layers[il];
-    const int dim = hp->n_embd, hd = hp->head_dim, q_dim = hp->n_head * hd,
-              kv_dim = hp->n_head_kv * hd;
     const float *rope_cs = L->swa ? c->rope_cs_swa : c->rope_cs;
 
-    for (int t = 0; t < ntok; t++)
-        wl_rmsnorm(c->xn + (size_t)t * dim, c->x + (size_t)t * dim, L->attn_norm, dim, hp->norm_eps);
+    for_each_token(c, ntok, norm_token, L->attn_norm);
     qkv_project(c, L, ntok);
 
     /* normalize and rotate q and k, scale q, and store k and v at their positions in the cache */
-    for (int t = 0; t < ntok; t++) {
-        const float *cs = rope_cs + (size_t)t * hp->n_rot;
-        float *q = c->q + (size_t)t * q_dim, *k = c->k + (size_t)t * kv_dim, *v = c->v + (size_t)t * kv_dim;
-        if (L->q_norm)
-            for (int h = 0; h < hp->n_head; h++)
-                wl_rmsnorm(q + (size_t)h * hd, q + (size_t)h * hd, L->q_norm, hd, hp->norm_eps);
-        if (L->k_norm)
-            for (int h = 0; h < hp->n_head_kv; h++)
-                wl_rmsnorm(k + (size_t)h * hd, k + (size_t)h * hd, L->k_norm, hd, hp->norm_eps);
-        wl_rope_apply(q, hp->n_head, hd, hp->n_rot, hp->rope_neox, cs);
-        wl_rope_apply(k, hp->n_head_kv, hd, hp->n_rot, hp->rope_neox, cs);
-        if (hp->q_scale != 1.0f)
-            for (int i = 0; i < q_dim; i++)
-                q[i] *= hp->q_scale;
-        for (int h = 0; h < hp->n_head_kv; h++) {
-            size_t off = (((size_t)il * hp->n_head_kv + h) * c->n_ctx + pos0 + t) * hd;
-            c->att_ops->to_f16(c->k_cache + off, k + (size_t)h * hd, hd);
-            c->att_ops->to_f16(c->v_cache + off, v + (size_t)h * hd, hd);
-        }
-    }
+    const rope_arg ra = {L, il, pos0, rope_cs};
+    for_each_token(c, ntok, rope_token, &ra);
 
     wl_attention(c, il, pos0, ntok);
 
     matmul1(c, c->att, ntok, &L->wo, c->xn);
-    if (L->attn_post_norm)
-        for (int t = 0; t < ntok; t++)
-            wl_rmsnorm(c->xn + (size_t)t * dim, c->xn + (size_t)t * dim, L->attn_post_norm, dim, hp->norm_eps);
-    for (size_t i = 0; i < (size_t)ntok * dim; i++)
-        c->x[i] += c->xn[i];
+    for_each_token(c, ntok, residual_token, L->attn_post_norm);
 }
 
 static void ffn_block(wl_ctx *c, int il, int ntok)
 {
     const wl_hparams *hp = &c->m->hp;
     const wl_layer *L = &c->m->layers[il];
-    const int dim = hp->n_embd, ff = hp->n_ff;
+    const int ff = hp->n_ff;
 
-    for (int t = 0; t < ntok; t++)
-        wl_rmsnorm(c->xn + (size_t)t * dim, c->x + (size_t)t * dim, L->ffn_norm, dim, hp->norm_eps);
+    for_each_token(c, ntok, norm_token, L->ffn_norm);
     if (!L->w_gate.data) {
         /* fused: hb2 (B, 2 ff) holds gate | up */
         matmul1(c, c->xn, ntok, &L->w_up, c->hb2);
@@ -289,11 +361,7 @@ static void ffn_block(wl_ctx *c, int il, int ntok)
         matmuls(c, c->xn, ntok, w, y, 2, c->hb2);
     }
     matmul1(c, c->hb, ntok, &L->w_down, c->xn);
-    if (L->ffn_post_norm)
-        for (int t = 0; t < ntok; t++)
-            wl_rmsnorm(c->xn + (size_t)t * dim, c->xn + (size_t)t * dim, L->ffn_post_norm, dim, hp->norm_eps);
-    for (size_t i = 0; i < (size_t)ntok * dim; i++)
-        c->x[i] += c->xn[i];
+    for_each_token(c, ntok, residual_token, L->ffn_post_norm);
 }
 
 int wl_forward(wl_ctx *c, const int32_t *tokens, int n, int pos, float *logits, wandler_error *err)
