@@ -583,10 +583,12 @@ WL_INLINE void decode_kq4(const uint32_t type, int64_t nb, const unsigned char *
     }
     const __m256 acc[4] = {_mm512_castps512_ps256(acc01), _mm512_extractf32x8_ps(acc01, 1),
                            _mm512_castps512_ps256(acc23), _mm512_extractf32x8_ps(acc23, 1)};
+    float mins[16]; /* macc's lanes: 4 per row (an extract needs a constant lane index) */
+    _mm512_storeu_ps(mins, macc);
     for (int r = 0; r < 4; r++) {
         float v = hsum8(acc[r]);
         if (type == WL_TYPE_Q4_K) { /* the 4 min lanes: (0 + 2) + (1 + 3) */
-            const __m128 mc = _mm512_extractf32x4_ps(macc, r);
+            const __m128 mc = _mm_loadu_ps(mins + 4 * r);
             __m128 m = _mm_add_ps(mc, _mm_movehl_ps(mc, mc));
             m = _mm_add_ss(m, _mm_movehdup_ps(m));
             v += _mm_cvtss_f32(m);
