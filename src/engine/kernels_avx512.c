@@ -111,103 +111,61 @@ WL_INLINE size_t elem_bytes(uint32_t type)
 /* ---- float weights x activations of the same type (F32, F16, BF16) ----------------------- */
 
 /* y[t * ldy + r * ystep] = dot(row r, token t) for R rows x T tokens of float-kind weights.
- *   w: R rows, w_stride bytes apart; x: T rows of n elements of the same type, x_stride bytes
- *   apart. One zmm per (row, token) holds the 16 canonical lanes. */
-WL_INLINE void tile_float(const uint32_t type, const int R, const int T, int64_t n,
+ *   w: R rows (R <= 6) of `type`, w_stride bytes apart; x: T rows (T <= 4) of n elements of
+ *   xtype (the weights' type, or F32 when matmul_half converted them), x_stride bytes apart.
+ *   One zmm per (row, token) holds the 16 canonical lanes. */
+WL_INLINE void tile_float(const uint32_t type, const uint32_t xtype, const int R, const int T, int64_t n,
                           const unsigned char *w, size_t w_stride, const unsigned char *x,
                           size_t x_stride, float *y, size_t ldy, size_t ystep)
 {
-    __m512 acc[RMAX][TMAX];
-#pragma GCC unroll 4
+    __m512 acc[6][TMAX];
+#pragma GCC unroll 6
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++)
             acc[r][t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= n; k += 16) {
-        __m512 wv[RMAX];
-#pragma GCC unroll 4
+        __m512 wv[6];
+#pragma GCC unroll 6
         for (int r = 0; r < R; r++)
             wv[r] = load16(type, w + (size_t)r * w_stride, k);
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
-            __m512 xv = load16(type, x + (size_t)t * x_stride, k);
-#pragma GCC unroll 4
+            __m512 xv = load16(xtype, x + (size_t)t * x_stride, k);
+#pragma GCC unroll 6
             for (int r = 0; r < R; r++)
                 acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
         }
     }
     if (k < n) { /* the tail: masked loads, and lanes past n keep their value */
         const __mmask16 m = first_lanes(n - k);
-        __m512 wv[RMAX];
-#pragma GCC unroll 4
+        __m512 wv[6];
+#pragma GCC unroll 6
         for (int r = 0; r < R; r++)
             wv[r] = load16_masked(type, w + (size_t)r * w_stride, k, m);
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
-            __m512 xv = load16_masked(type, x + (size_t)t * x_stride, k, m);
-#pragma GCC unroll 4
+            __m512 xv = load16_masked(xtype, x + (size_t)t * x_stride, k, m);
+#pragma GCC unroll 6
             for (int r = 0; r < R; r++)
                 acc[r][t] = _mm512_mask3_fmadd_ps(wv[r], xv, acc[r][t], m);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++)
             y[(size_t)t * ldy + (size_t)r * ystep] = hsum512(acc[r][t]);
 }
 
-/* Prefill of half-width weights (F16, BF16): R rows x T tokens as in tile_float, but with the
- * activations already as floats (xf: T rows of n floats, xf_stride floats apart), so that only
- * the weights are converted, once for T tokens. Up to 6 x 4 tiles: 6 conversions and 24 FMAs
- * per 16 elements, where tile_float takes 8 for 16 (3 x 8 tiles, which read the activations
- * from L2 twice as often, measured slower). The same lanes, the same bits. */
+/* Prefill of half-width weights (F16, BF16): tile_float with the activations already converted
+ * to floats (xtype F32), so that only the weights are converted, once for T tokens. Up to 6 x 4
+ * tiles: 6 conversions and 24 FMAs per 16 elements, where 4 x 4 tiles converting both take 8 for
+ * 16 (3 x 8 tiles, which read the activations from L2 twice as often, measured slower). The
+ * same lanes, the same bits. */
 #define HRMAX 6
 #define HTMAX 4
-WL_INLINE void tile_half(const uint32_t type, const int R, const int T, int64_t n, const unsigned char *w,
-                         size_t w_stride, const float *xf, size_t xf_stride, float *y, size_t ldy)
-{
-    __m512 acc[HRMAX][HTMAX];
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int t = 0; t < T; t++)
-            acc[r][t] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 16 <= n; k += 16) {
-        __m512 wv[HRMAX];
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++)
-            wv[r] = load16(type, w + (size_t)r * w_stride, k);
-#pragma GCC unroll 4
-        for (int t = 0; t < T; t++) {
-            const __m512 xv = _mm512_loadu_ps(xf + (size_t)t * xf_stride + k);
-#pragma GCC unroll 6
-            for (int r = 0; r < R; r++)
-                acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
-        }
-    }
-    if (k < n) {
-        const __mmask16 m = first_lanes(n - k);
-        __m512 wv[HRMAX];
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++)
-            wv[r] = load16_masked(type, w + (size_t)r * w_stride, k, m);
-#pragma GCC unroll 4
-        for (int t = 0; t < T; t++) {
-            const __m512 xv = _mm512_maskz_loadu_ps(m, xf + (size_t)t * xf_stride + k);
-#pragma GCC unroll 6
-            for (int r = 0; r < R; r++)
-                acc[r][t] = _mm512_mask3_fmadd_ps(wv[r], xv, acc[r][t], m);
-        }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-        for (int t = 0; t < T; t++)
-            y[(size_t)t * ldy + (size_t)r] = hsum512(acc[r][t]);
-}
 
 /* The prefill of half-width weights: each L2-sized block of tokens converted to floats once
  * (exactly: every half and bfloat16 is a float), then 6 x 4 tiles. Returns 0 when the block's
@@ -238,7 +196,8 @@ static int matmul_half(const uint32_t type, int64_t n, const void *w, size_t w_s
                 float *yo = y + (size_t)t * ldy + (size_t)r;
 #define HALF_CASE(RR, TT)                                                                      \
     case (RR) * 16 + (TT):                                                                     \
-        tile_half(type, RR, TT, n, wr, w_stride, xr, xs, yo, ldy);                             \
+        tile_float(type, WL_TYPE_F32, RR, TT, n, wr, w_stride, (const unsigned char *)xr,         \
+                   xs * sizeof(float), yo, ldy, 1);                                            \
         break;
 #define HALF_ROWS(RR) HALF_CASE(RR, 1) HALF_CASE(RR, 2) HALF_CASE(RR, 3) HALF_CASE(RR, 4)
                 switch (R * 16 + T) {
@@ -263,7 +222,7 @@ WL_INLINE void matmul_float(const uint32_t type, int64_t n, const void *w, size_
     if (ntok >= 2 && type != WL_TYPE_F32 && matmul_half(type, n, w, w_stride, r0, r1, x, x_stride, ntok, y, ldy))
         return;
     if (ntok == 1) {
-#define FLOAT_DECODE(RR, WR, WS, YO, YS) tile_float(type, RR, 1, n, WR, WS, xb, 0, YO, 1, YS)
+#define FLOAT_DECODE(RR, WR, WS, YO, YS) tile_float(type, type, RR, 1, n, WR, WS, xb, 0, YO, 1, YS)
         WL_DECODE_ROWS(FLOAT_DECODE);
 #undef FLOAT_DECODE
         return;
@@ -271,7 +230,7 @@ WL_INLINE void matmul_float(const uint32_t type, int64_t n, const void *w, size_
     const int64_t tb = wl_token_block((size_t)n * elem_bytes(type), TMAX);
 #define FLOAT_TILE(RR, TT)                                                                     \
     case (RR) * 8 + (TT):                                                                      \
-        tile_float(type, WL_MIN(RR, RMAX), WL_MIN(TT, TMAX), n, wr, w_stride, xr, x_stride, yo, \
+        tile_float(type, type, WL_MIN(RR, RMAX), WL_MIN(TT, TMAX), n, wr, w_stride, xr, x_stride, yo, \
                    ldy, 1);                                                                    \
         break;
     WL_FOR_EACH_TILE(tb, RMAX, TMAX, WL_ALL_TILES(FLOAT_TILE))
@@ -287,7 +246,7 @@ WL_INLINE void matmul_float(const uint32_t type, int64_t n, const void *w, size_
     }                                                                                          \
     static void vec_dot_##suffix(int64_t n, float *out, const void *w, const void *x)          \
     {                                                                                          \
-        tile_float(TYPE, 1, 1, n, w, 0, x, 0, out, 1, 1);                                      \
+        tile_float(TYPE, TYPE, 1, 1, n, w, 0, x, 0, out, 1, 1);                                      \
     }
 
 DEFINE_FLOAT_KERNELS(f32, WL_TYPE_F32)
