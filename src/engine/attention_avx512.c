@@ -114,6 +114,22 @@ static inline void halves_to_f32(float *dst, const uint16_t *src, int n)
     }
 }
 
+/* Each lane's positions [first, last] (lanes without a query see nothing: [1, 0]), and the
+ * positions any query of the tile sees, [*pmin, *pmax]. */
+static void lane_ranges(const wl_att_tile *t, int *first, int *last, int *pmin, int *pmax)
+{
+    *pmin = INT_MAX;
+    *pmax = -1;
+    for (int i = 0; i < WL_ATT_LANES; i++) {
+        first[i] = i < t->n ? t->first[i] : 1;
+        last[i] = i < t->n ? t->last[i] : 0;
+        if (i < t->n && first[i] < *pmin)
+            *pmin = first[i];
+        if (i < t->n && last[i] > *pmax)
+            *pmax = last[i];
+    }
+}
+
 static void tile_avx512(const wl_att_tile *t, void *scratch)
 {
     const int hd = t->hd, n = t->n;
@@ -123,15 +139,8 @@ static void tile_avx512(const wl_att_tile *t, void *scratch)
     float *vf = kf + hd;                                /* (hd) the value as floats */
     float *lane = vf + hd;                              /* (16) one value per query */
 
-    int first[WL_ATT_LANES], last[WL_ATT_LANES], pmin = INT_MAX, pmax = -1;
-    for (int i = 0; i < WL_ATT_LANES; i++) {
-        first[i] = i < n ? t->first[i] : 1; /* lanes without a query see nothing */
-        last[i] = i < n ? t->last[i] : 0;
-        if (i < n && first[i] < pmin)
-            pmin = first[i];
-        if (i < n && last[i] > pmax)
-            pmax = last[i];
-    }
+    int first[WL_ATT_LANES], last[WL_ATT_LANES], pmin, pmax;
+    lane_ranges(t, first, last, &pmin, &pmax);
     memset(qt, 0, (size_t)hd * 16 * sizeof *qt);
     for (int i = 0; i < n; i++)
         for (int e = 0; e < hd; e += 16) {
@@ -277,15 +286,8 @@ static void tile_f32_avx512(const wl_att_tile *t, void *scratch)
     float *pw = vf + (size_t)B * hd;      /* (B, 16) the block's weights */
     float *sc = pw + (size_t)B * 16;      /* (B, 16) the block's scores */
 
-    int first[WL_ATT_LANES], last[WL_ATT_LANES], pmin = INT_MAX, pmax = -1;
-    for (int i = 0; i < WL_ATT_LANES; i++) {
-        first[i] = i < n ? t->first[i] : 1;
-        last[i] = i < n ? t->last[i] : 0;
-        if (i < n && first[i] < pmin)
-            pmin = first[i];
-        if (i < n && last[i] > pmax)
-            pmax = last[i];
-    }
+    int first[WL_ATT_LANES], last[WL_ATT_LANES], pmin, pmax;
+    lane_ranges(t, first, last, &pmin, &pmax);
     for (int e = 0; e < hd; e++)
         for (int i = 0; i < 16; i++)
             qt[(size_t)e * 16 + i] = i < n ? t->q[i][e] : 0.0f;
