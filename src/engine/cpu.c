@@ -82,6 +82,7 @@ static void detect_x86(wl_cpu_features *f)
         f->avx512bw = bit(ebx, 30);
         f->avx512vl = bit(ebx, 31);
         f->avx512vnni = f->avx512f && bit(ecx, 11);
+        f->avx512vbmi = f->avx512f && bit(ecx, 1);
     }
     if (max_subleaf >= 1) {
         __cpuid_count(7, 1, eax, ebx, ecx, edx);

@@ -21,6 +21,7 @@ typedef struct wl_cpu_features {
     int avx2, fma, f16c;                       /* the AVX2 family's needs */
     int avx512f, avx512bw, avx512vl, avx512dq; /* the AVX-512 family's needs */
     int avx512vnni;                            /* vpdpbusd: the AVX-512 int8 kernels */
+    int avx512vbmi;                            /* vpermt2b: the Q4_0 decode GEMV (gemv.h) */
     int avx512bf16, avxvnni;                   /* detected, not used yet */
     int neon, neon_dotprod;                    /* aarch64: always 1; sdot (FEAT_DotProd) */
 } wl_cpu_features;

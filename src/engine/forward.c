@@ -21,6 +21,7 @@
 #include "engine/forward_impl.h"
 #include "engine/gemm.h"
 #include "engine/gemm_k.h"
+#include "engine/gemv.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "engine/tensor_type.h"
@@ -42,7 +43,8 @@ typedef struct mm_job {
     size_t x_stride;
     float *y;
     size_t ldy;
-    const void *prep; /* the activations as prepared for wl_gemm (gemm.h), or NULL */
+    const void *prep;      /* the activations as prepared for wl_gemm (gemm.h), or NULL */
+    const void *gemv_prep; /* one token: as prepared for wl_gemv (gemv.h), or NULL */
 } mm_job;
 
 typedef struct mm_task {
@@ -85,7 +87,9 @@ static void mm_worker(void *ctx, int ith, int nth)
         const mm_job *jb = &t->jobs[j];
         int64_t r0, r1;
         split_rows(jb->w->ne[1], ith, nth, tile, &r0, &r1);
-        if (r0 < r1 && jb->prep)
+        if (r0 < r1 && jb->gemv_prep)
+            wl_gemv(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->gemv_prep, jb->y);
+        else if (r0 < r1 && jb->prep)
             wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
                     jb->ldy);
         else if (r0 < r1 && t->ntok >= WL_GEMM_K_MIN_TOKENS && wl_gemm_k_supported(t->kt->isa, jb->w->type))
@@ -187,16 +191,22 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
         for (int j = first; j < n; j++) {
             if (done[j] || wl_act_type(w[j]->type) != at)
                 continue;
-            const void *pj = NULL;
+            const void *pj = NULL, *gv = NULL;
+            const int slot = w[j]->type == WL_TYPE_Q8_0;
             if (ntok >= 2 && wl_gemm_supported(c->kt->isa, w[j]->type)) {
-                const int slot = w[j]->type == WL_TYPE_Q8_0;
                 if (!prep[slot]) {
                     wl_gemm_prepare(w[j]->type, w[j]->ne[0], xa, stride, ntok, c->gemm_prep[slot]);
                     prep[slot] = c->gemm_prep[slot];
                 }
                 pj = prep[slot];
+            } else if (ntok == 1 && wl_gemv_supported(c->kt->isa, w[j]->type)) {
+                if (!prep[slot]) {
+                    wl_gemv_prepare(w[j]->type, w[j]->ne[0], xa, c->gemm_prep[slot]);
+                    prep[slot] = c->gemm_prep[slot];
+                }
+                gv = prep[slot];
             }
-            task.jobs[task.n_jobs++] = (mm_job){w[j], xa, stride, y[j], (size_t)w[j]->ne[1], pj};
+            task.jobs[task.n_jobs++] = (mm_job){w[j], xa, stride, y[j], (size_t)w[j]->ne[1], pj, gv};
             done[j] = 1;
         }
         /* the fused gating needs gate and up in the same pass */
@@ -441,8 +451,11 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
 
     /* activation rows in kernel form are never wider than F32 ones */
     size_t act_cap = B * widest * sizeof(float);
-    /* the prepared activations of the prefill GEMM, once per weight type (Q4_0, Q8_0) */
-    const size_t gemm_cap = (wl_gemm_prep_bytes((int64_t)widest, (int64_t)B) + 63) / 64 * 64;
+    /* the prepared activations of the prefill GEMM or the decode GEMV, once per weight type
+     * (Q4_0, Q8_0) */
+    size_t gemm_cap = wl_gemm_prep_bytes((int64_t)widest, (int64_t)B);
+    gemm_cap = wl_gemv_prep_bytes((int64_t)widest) > gemm_cap ? wl_gemv_prep_bytes((int64_t)widest) : gemm_cap;
+    gemm_cap = (gemm_cap + 63) / 64 * 64;
     size_t total = 2 * gemm_cap;
     int bad = add_bytes(&total, kv_elems * 2, sizeof(uint16_t)) | add_bytes(&total, B * dim, sizeof(float)) |
               add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
