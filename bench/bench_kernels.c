@@ -3,8 +3,7 @@
  *   bench_kernels [--quick] [--cpu] [--isa NAME] [--type NAME] [--threads N] [--mb MEGABYTES]
  *
  * Prints:
- *   - memory read bandwidth: the sum of a 256 MB float array (AVX2 / AVX-512 when the CPU has
- *     them), 1 and 2 threads: the ceiling for decode;
+ *   - memory read bandwidth (membw.h), 1 and 2 threads: the ceiling for decode;
  *   - GEMV (ntok = 1, decode): GB/s of weights streamed, per type and family, for a ~64 MB
  *     weight matrix (--mb to change; it must exceed the last-level caches of every core the
  *     threads run on, or part of it is served from cache), 1 and 2 threads through the pool;
@@ -18,7 +17,9 @@
 #include <time.h>
 
 #include "engine/cpu.h"
+#include "engine/gemv.h"
 #include "engine/kernels.h"
+#include "engine/membw.h"
 #include "engine/quant.h"
 #include "engine/tensor_type.h"
 #include "engine/threadpool.h"
@@ -52,100 +53,17 @@ static uint64_t rng_next(void)
 
 /* ---- memory bandwidth probe ------------------------------------------------------------- */
 
-typedef struct {
-    const float *a;
-    size_t n;
-    int use_avx512;
-    double sums[8];
-} probe_ctx;
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-
-__attribute__((target("avx2"))) static double sum_avx2(const float *a, size_t n)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        s0 = _mm256_add_ps(s0, _mm256_load_ps(a + i));
-        s1 = _mm256_add_ps(s1, _mm256_load_ps(a + i + 8));
-        s2 = _mm256_add_ps(s2, _mm256_load_ps(a + i + 16));
-        s3 = _mm256_add_ps(s3, _mm256_load_ps(a + i + 24));
-    }
-    float t[8];
-    _mm256_storeu_ps(t, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    return (double)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
-}
-
-__attribute__((target("avx512f"))) static double sum_avx512(const float *a, size_t n)
-{
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i + 64 <= n; i += 64) {
-        s0 = _mm512_add_ps(s0, _mm512_load_ps(a + i));
-        s1 = _mm512_add_ps(s1, _mm512_load_ps(a + i + 16));
-        s2 = _mm512_add_ps(s2, _mm512_load_ps(a + i + 32));
-        s3 = _mm512_add_ps(s3, _mm512_load_ps(a + i + 48));
-    }
-    __m512 s = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
-    return (double)_mm512_reduce_add_ps(s);
-}
-#else
-/* Other architectures: the compiler's own vectorization of a plain sum with 8 partial sums. */
-static double sum_plain(const float *a, size_t n)
-{
-    float s[8] = {0};
-    for (size_t i = 0; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            s[j] += a[i + j];
-    return (double)s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-}
-#define sum_avx2 sum_plain
-#define sum_avx512 sum_plain
-#endif
-
-static void probe_part(void *p, int ith, int nth)
-{
-    probe_ctx *c = p;
-    size_t per = c->n / (size_t)nth / 64 * 64;
-    const float *a = c->a + per * (size_t)ith;
-    size_t len = ith == nth - 1 ? c->n - per * (size_t)ith : per;
-    c->sums[ith] = c->use_avx512 ? sum_avx512(a, len) : sum_avx2(a, len);
-}
-
 static void bench_memory(wl_pool *pools[2], int quick)
 {
-    const size_t bytes = (size_t)256 << 20;
-    float *a = aligned_alloc(64, bytes);
-    if (!a)
+    wl_membw *probe;
+    if (wl_membw_create((size_t)256 << 20, &probe) != 0)
         return;
-    for (size_t i = 0; i < bytes / 4; i++)
-        a[i] = (float)(i & 1023);
-    printf("memory read bandwidth (sum of a 256 MB array)\n");
-    for (int use512 = 0; use512 <= 1; use512++) {
-#if defined(__x86_64__)
-        if (use512 ? !wl_cpu()->avx512f : !wl_cpu()->avx2)
-            continue;
-        const char *label = use512 ? "avx512" : "avx2";
-#else
-        if (use512)
-            continue;
-        const char *label = "plain";
-#endif
-        for (int p = 0; p < 2; p++) {
-            if (!pools[p])
-                continue;
-            probe_ctx c = {.a = a, .n = bytes / 4, .use_avx512 = use512};
-            double best = 1e30;
-            for (int rep = 0; rep < (quick ? 3 : 8); rep++) {
-                double t0 = now_s();
-                wl_pool_run(pools[p], probe_part, &c);
-                double dt = now_s() - t0;
-                best = dt < best ? dt : best;
-            }
-            printf("  %-7s %d thread%s  %6.1f GB/s\n", label,
-                   wl_pool_size(pools[p]), p ? "s" : " ", (double)bytes / best / 1e9);
-        }
-    }
-    free(a);
+    printf("memory read bandwidth (XOR of a 256 MB buffer, best of the probe's methods; membw.h)\n");
+    for (int p = 0; p < 2; p++)
+        if (pools[p])
+            printf("  %d thread%s  %6.1f GB/s\n", wl_pool_size(pools[p]), p ? "s" : " ",
+                   wl_membw_measure(probe, pools[p], quick ? 2 : 5) / 1e9);
+    wl_membw_free(probe);
 }
 
 /* ---- matmul jobs through the pool ------------------------------------------------------- */
@@ -158,6 +76,7 @@ typedef struct {
     const void *x;
     size_t x_stride;
     float *y;
+    const void *gemv_prep; /* set: Q4_0 decode through wl_gemv (gemv.h) instead of matmul */
 } matmul_ctx;
 
 static void matmul_part(void *p, int ith, int nth)
@@ -167,7 +86,9 @@ static void matmul_part(void *p, int ith, int nth)
     int64_t r0 = groups * ith / nth * 16, r1 = groups * (ith + 1) / nth * 16;
     if (r1 > c->rows)
         r1 = c->rows;
-    if (r0 < r1)
+    if (r0 < r1 && c->gemv_prep)
+        wl_gemv(WL_TYPE_Q4_0, c->n, c->w, c->w_stride, r0, r1, c->gemv_prep, c->y);
+    else if (r0 < r1)
         c->matmul(c->n, c->w, c->w_stride, r0, r1, c->x, c->x_stride, c->ntok, c->y,
                   (size_t)c->rows);
 }
@@ -287,18 +208,25 @@ static void bench_gemv(wl_pool *pools[2], const char *isa_f, const char *type_f,
             const wl_kernel_table *k = wl_kernels(isa);
             if (!k || !wanted(isa_f, wl_isa_name(isa)))
                 continue;
-            printf("  %-6s %-7s", wl_type_name(type), wl_isa_name(isa));
-            for (int p = 0; p < 2; p++) {
-                if (!pools[p]) {
-                    printf(" %10s", "-");
-                    continue;
+            /* the kernel table's GEMV, then the decode GEMV of gemv.h where decode takes it */
+            void *prep = NULL;
+            if (wl_gemv_supported(isa, type) && (prep = aligned_alloc(64, wl_gemv_prep_bytes(n))))
+                wl_gemv_prepare(type, n, x, prep);
+            for (int path = 0; path < (prep ? 2 : 1); path++) {
+                printf("  %-6s %-7s", wl_type_name(type), path ? "gemv.h" : wl_isa_name(isa));
+                for (int p = 0; p < 2; p++) {
+                    if (!pools[p]) {
+                        printf(" %10s", "-");
+                        continue;
+                    }
+                    matmul_ctx c = {k->matmul[type], n, rows, 1, w, row_bytes, x, x_stride, y, path ? prep : NULL};
+                    double t = time_matmul(pools[p], &c, isa == WL_ISA_SCALAR || quick ? 0.3 : 1.0);
+                    printf(" %10.1f", (double)(row_bytes * (size_t)rows) / t / 1e9);
                 }
-                matmul_ctx c = {k->matmul[type], n, rows, 1, w, row_bytes, x, x_stride, y};
-                double t = time_matmul(pools[p], &c, isa == WL_ISA_SCALAR || quick ? 0.3 : 1.0);
-                printf(" %10.1f", (double)(row_bytes * (size_t)rows) / t / 1e9);
+                printf("\n");
+                fflush(stdout);
             }
-            printf("\n");
-            fflush(stdout);
+            free(prep);
         }
         free(w);
         free(x);
@@ -336,7 +264,7 @@ static void bench_gemm(wl_pool *pools[2], const char *isa_f, const char *type_f,
                         continue;
                     }
                     matmul_ctx c = {k->matmul[type], n, rows, NTOK[i], w, row_bytes, x,
-                                    x_stride, y};
+                                    x_stride, y, NULL};
                     double t = time_matmul(pools[p], &c, quick ? 0.2 : 0.5);
                     printf(" %12.1f", 2.0 * (double)n * (double)rows * (double)NTOK[i] / t / 1e9);
                     fflush(stdout);

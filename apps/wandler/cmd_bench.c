@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "engine/cpu.h"
 #include "engine/gguf.h"
+#include "engine/membw.h"
 #include "engine/model.h"
 #include "engine/threadpool.h"
 #include "util/buf.h"
@@ -251,74 +252,6 @@ static double series_max(const series *s)
     return m;
 }
 
-/* The read-bandwidth probe: each thread XORs its share of the buffer together, 128 bytes per
- * step in eight independent 16-byte lanes (plain SSE2 loads: two cores saturate memory with
- * them as well as with wider ones). */
-typedef unsigned long long bw_vec __attribute__((vector_size(16)));
-
-typedef struct bw_task {
-    const bw_vec *buf;
-    size_t n_vec;
-    unsigned long long sink[256];
-} bw_task;
-
-static void bw_worker(void *ctx, int ith, int nth)
-{
-    bw_task *t = ctx;
-    size_t per = (t->n_vec / (size_t)nth) & ~(size_t)7;
-    const bw_vec *p = t->buf + per * (size_t)ith;
-    bw_vec a0 = {0, 0}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (size_t i = 0; i < per; i += 8) {
-        a0 ^= p[i];
-        a1 ^= p[i + 1];
-        a2 ^= p[i + 2];
-        a3 ^= p[i + 3];
-        a4 ^= p[i + 4];
-        a5 ^= p[i + 5];
-        a6 ^= p[i + 6];
-        a7 ^= p[i + 7];
-    }
-    bw_vec s = a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
-    t->sink[ith] = s[0] ^ s[1];
-}
-
-#define BW_BYTES ((size_t)256 << 20)
-
-/* A probe buffer of BW_BYTES (far beyond the last-level cache), every page faulted in, or NULL. */
-static bw_task *probe_alloc(void)
-{
-    bw_task *t = calloc(1, sizeof *t);
-    void *buf = NULL;
-    if (!t || posix_memalign(&buf, 64, BW_BYTES) != 0) {
-        free(t);
-        return NULL;
-    }
-    memset(buf, 1, BW_BYTES);
-    t->buf = buf;
-    t->n_vec = BW_BYTES / sizeof(bw_vec);
-    return t;
-}
-
-static void probe_free(bw_task *t)
-{
-    if (t)
-        free((void *)t->buf);
-    free(t);
-}
-
-/* Bytes per second the pool's threads read from memory: the best of `passes` passes. */
-static double probe_read_bandwidth(wl_pool *pool, bw_task *t, int passes)
-{
-    double best = 0;
-    for (int pass = 0; pass < passes; pass++) {
-        double t0 = now_s();
-        wl_pool_run(pool, bw_worker, t);
-        double bw = (double)BW_BYTES / (now_s() - t0);
-        best = bw > best ? bw : best;
-    }
-    return best;
-}
-
 /* Bytes of weights one decode step reads: every matrix of every layer and the output matrix
  * (of the embedding only the token's row, which is negligible). */
 static double weight_bytes_per_token(const wl_model *m)
@@ -448,7 +381,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     float *logits = NULL;
     static engine_run runs[MAX_DEPTHS];
     static series bw;
-    bw_task *probe = NULL;
+    wl_membw *probe = NULL;
     int status = 1, max_depth = 0;
     memset(runs, 0, sizeof runs);
     for (int i = 0; i < n_depths; i++)
@@ -468,7 +401,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     }
     unsigned long long rng = 1234;
     const double wbytes = weight_bytes_per_token(m);
-    if (probe_bw && !(probe = probe_alloc()))
+    if (probe_bw && wl_membw_create((size_t)256 << 20, &probe) != 0)
         fprintf(stderr, "wandler bench: no memory for the bandwidth probe; skipping it\n");
     /* warm-up: pages the weights in, starts the threads */
     const int warm = pp > 0 ? pp : tg;
@@ -495,7 +428,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
                         goto fail;
                 r->tg.v[r->tg.n++] = tg / (now_s() - t0);
                 if (probe) { /* the bound at (nearly) the same moment: the machine may be shared */
-                    const double b = probe_read_bandwidth(pool, probe, 2);
+                    const double b = wl_membw_measure(probe, pool, 2);
                     if (bw.n < MAX_REPS)
                         bw.v[bw.n++] = b;
                     r->frac.v[r->frac.n++] = b > 0 ? wbytes * r->tg.v[r->tg.n - 1] / b : 0;
@@ -504,7 +437,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
         }
     }
     if (probe && bw.n == 0) /* no decode test: measure the bound once */
-        bw.v[bw.n++] = probe_read_bandwidth(pool, probe, 3);
+        bw.v[bw.n++] = wl_membw_measure(probe, pool, 3);
     const size_t file_bytes = (size_t)gguf_file_size(f);
     if (json)
         print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths, median(&bw),
@@ -518,7 +451,7 @@ fail:
     fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
 out:
     free(logits);
-    probe_free(probe);
+    wl_membw_free(probe);
     wl_ctx_free(c);
     wl_pool_destroy(pool);
     wl_model_free(m);

@@ -1,0 +1,37 @@
+/* membw.h - the memory read-bandwidth probe of the benchmarks: how many bytes per second the
+ * threads of a pool can read from memory, the bound a decode step cannot beat (it reads every
+ * weight once per token).
+ *
+ * Each thread reads its share of a buffer far larger than the last-level cache and XORs it
+ * together, with the widest loads the CPU has (64 bytes with AVX-512, 32 with AVX2) and also with
+ * 16-byte loads; a measurement is the best of both methods over some passes, so the bound is the
+ * highest read rate the probe finds, never a weak one. The buffer is faulted in at creation.
+ *
+ *     wl_membw *p;
+ *     if (wl_membw_create(256 << 20, &p) == 0) {
+ *         double bytes_per_s = wl_membw_measure(p, pool, 2);
+ *         wl_membw_free(p);
+ *     }
+ *
+ * One thread at a time may use a probe (it runs the pool). */
+#ifndef WL_ENGINE_MEMBW_H
+#define WL_ENGINE_MEMBW_H
+
+#include <stddef.h>
+
+#include "engine/threadpool.h"
+
+typedef struct wl_membw wl_membw;
+
+/* A probe over a buffer of `bytes` (rounded down to whole 4 KiB pages; at least one page).
+ * Returns 0, or -1 when the memory cannot be had (*out = NULL). */
+int wl_membw_create(size_t bytes, wl_membw **out);
+
+/* The read bandwidth of the pool's threads, in bytes per second: the best of `passes` (>= 1)
+ * passes of each method. */
+double wl_membw_measure(wl_membw *p, wl_pool *pool, int passes);
+
+/* Frees the probe and its buffer; NULL is ignored. */
+void wl_membw_free(wl_membw *p);
+
+#endif
