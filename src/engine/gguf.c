@@ -894,6 +894,44 @@ int gguf_open_memory(const void *data, size_t size, gguf_file **out, wandler_err
     return finish_open(f, out, err);
 }
 
+/* Maps the file read-only, at an address aligned to 2 MiB (the huge-page size of x86-64 and of
+ * aarch64 with 4 KiB pages) and with MADV_HUGEPAGE, both hints to the kernel: when it reads the
+ * file in, it may then use 2 MiB folios and map them whole. Decode streams every weight once per
+ * token, and with physically contiguous weights the TLB covers more of them: measured on this
+ * project's machine (Linux 6.18, ext4, Zen 5), the Q4_0 decode GEMV from a file the kernel had
+ * read in this way ran at 39 GB/s on one core against 33-34 GB/s from the same file cached in
+ * small pages. Pages the cache already holds stay as they are. Returns the mapping or
+ * MAP_FAILED (errno set). */
+static void *map_file(int fd, size_t size)
+{
+    const size_t align = (size_t)2 << 20;
+    if (size > SIZE_MAX - align)
+        return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* reserve size + align bytes of address space, then map the file over its aligned part */
+    unsigned char *res = mmap(NULL, size + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (res == MAP_FAILED)
+        return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    unsigned char *at = (unsigned char *)(((uintptr_t)res + align - 1) & ~(uintptr_t)(align - 1));
+    void *map = mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    if (map == MAP_FAILED) {
+        int e = errno;
+        munmap(res, size + align);
+        errno = e;
+        return MAP_FAILED;
+    }
+    /* give back the reservation's unused head and tail (whole pages: size may end mid-page) */
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t end = ((uintptr_t)at + size + page - 1) / page * page - (uintptr_t)res;
+    if (at > res)
+        munmap(res, (size_t)(at - res));
+    if (end < size + align)
+        munmap(res + end, size + align - end);
+#ifdef MADV_HUGEPAGE
+    (void)madvise(map, size, MADV_HUGEPAGE); /* a hint: EINVAL without THP support is fine */
+#endif
+    return map;
+}
+
 int gguf_open(const char *path, gguf_file **out, wandler_error *err)
 {
     if (!out)
@@ -927,7 +965,7 @@ int gguf_open(const char *path, gguf_file **out, wandler_error *err)
         return wl_error(err, WANDLER_ERR_IO, "%s: too large to map", path);
     }
     size_t size = (size_t)st.st_size;
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = map_file(fd, size);
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED)
