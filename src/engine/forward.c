@@ -24,6 +24,7 @@
 #include "engine/gemv.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
+#include "engine/steal.h"
 #include "engine/tensor_type.h"
 #include "util/error.h"
 
@@ -32,7 +33,12 @@
  * +6-8% pp512 on smollm2-135m Q8_0 and llama-3.2-1b Q4_0; 256 adds little more), while an
  * abort or timeout during a prompt is noticed between batches, so smaller ones answer sooner. */
 #define MAX_BATCH 128
-#define MM_CHUNKS_PER_THREAD 4 /* row ranges per thread and matrix product (wl_pool_run_n) */
+/* The blocks of rows decode's threads take at a time (steal.h): small enough that the threads
+ * finish a product together (a block of 1/8 of a thread's share), large enough that the kernel
+ * table's decode GEMVs, which read four row streams a quarter of their range apart, keep long
+ * streams (with blocks of 32 KiB the Q6_K output matrix ran at 29 against 74 GB/s). */
+#define DECODE_BLOCK_BYTES 65536 /* at least */
+#define DECODE_BLOCKS_PER_THREAD 8 /* about, for products of more than that many such blocks */
 
 /* ---- matrix products over the pool ---- */
 
@@ -52,12 +58,15 @@ typedef struct mm_task {
     mm_job jobs[3];
     int n_jobs;
     int ntok;
+    wl_steal_slot *steal; /* decode: blocks of block_rows rows of the jobs' rows, one after the
+                           * other (with glu_up: of gate's rows, each block of gate and up) */
+    int64_t block_rows, space_rows;
     float *glu_up; /* when set: jobs are gate, up; finish with gate = act(gate) * up */
     int act;       /* enum wl_ffn_act of that finish */
 } mm_task;
 
-/* Splits [0, rows) evenly over nth threads in multiples of `tile` rows (a power of two: 4, the
- * kernel table's tiles; WL_GEMM_TILE_ROWS, the prefill GEMM's). The last range may be short. */
+/* Splits [0, rows) evenly over nth threads in multiples of `tile` rows (a power of two, e.g.
+ * WL_GEMM_TILE_ROWS, the prefill GEMM's). The last range may be short. */
 static void split_rows(int64_t rows, int ith, int nth, int64_t tile, int64_t *r0, int64_t *r1)
 {
     int64_t per = (rows + nth - 1) / nth;
@@ -77,27 +86,60 @@ static void glu(float *y, const float *gate, const float *up, int64_t n, int act
             y[i] = wl_silu(gate[i]) * up[i];
 }
 
+/* Rows [r0, r1) of one product, through the best kernel there is for it. */
+static void mm_rows(const mm_task *t, const mm_job *jb, int64_t r0, int64_t r1)
+{
+    if (r0 >= r1)
+        return;
+    if (jb->gemv_prep)
+        wl_gemv(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->gemv_prep, jb->y);
+    else if (jb->prep)
+        wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y, jb->ldy);
+    else if (t->ntok >= WL_GEMM_K_MIN_TOKENS && wl_gemm_k_supported(t->kt->isa, jb->w->type))
+        wl_gemm_k(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride, t->ntok,
+                  jb->y, jb->ldy);
+    else
+        t->kt->matmul[jb->w->type](jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride,
+                                   t->ntok, jb->y, jb->ldy);
+}
+
+/* Decode (one token): blocks of rows as steal.h hands them out. */
+static void mm_decode_worker(const mm_task *t, int ith, int nth)
+{
+    for (int64_t b; (b = wl_steal_next(t->steal, nth, ith)) >= 0;) {
+        const int64_t a = b * t->block_rows;
+        const int64_t e = a + t->block_rows < t->space_rows ? a + t->block_rows : t->space_rows;
+        if (t->glu_up) { /* gate and up rows [a, e), then the gating of those rows */
+            mm_rows(t, &t->jobs[0], a, e);
+            mm_rows(t, &t->jobs[1], a, e);
+            glu(t->jobs[0].y + a, t->jobs[0].y + a, t->glu_up + a, e - a, t->act);
+            continue;
+        }
+        int64_t off = 0; /* the jobs' rows one after the other */
+        for (int j = 0; j < t->n_jobs; j++) {
+            const int64_t rows = t->jobs[j].w->ne[1];
+            const int64_t lo = a > off ? a : off, hi = e < off + rows ? e : off + rows;
+            mm_rows(t, &t->jobs[j], lo - off, hi - off);
+            off += rows;
+        }
+    }
+}
+
 static void mm_worker(void *ctx, int ith, int nth)
 {
     const mm_task *t = ctx;
-    /* one tile size for every job: the fused gating below takes the rows of gate and up this
-     * thread computed, so both must be split alike */
-    const int64_t tile = t->ntok >= 2 ? WL_GEMM_TILE_ROWS : 4;
+    if (t->steal) {
+        mm_decode_worker(t, ith, nth);
+        return;
+    }
+    /* prefill: one row range per thread, in whole tiles. One tile size for every job: the fused
+     * gating below takes the rows of gate and up this thread computed, so both must be split
+     * alike */
+    const int64_t tile = WL_GEMM_TILE_ROWS;
     for (int j = 0; j < t->n_jobs; j++) {
-        const mm_job *jb = &t->jobs[j];
         int64_t r0, r1;
-        split_rows(jb->w->ne[1], ith, nth, tile, &r0, &r1);
-        if (r0 < r1 && jb->gemv_prep)
-            wl_gemv(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->gemv_prep, jb->y);
-        else if (r0 < r1 && jb->prep)
-            wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
-                    jb->ldy);
-        else if (r0 < r1 && t->ntok >= WL_GEMM_K_MIN_TOKENS && wl_gemm_k_supported(t->kt->isa, jb->w->type))
-            wl_gemm_k(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride,
-                      t->ntok, jb->y, jb->ldy);
-        else if (r0 < r1)
-            t->kt->matmul[jb->w->type](jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x,
-                                       jb->x_stride, t->ntok, jb->y, jb->ldy);
+        split_rows(t->jobs[j].w->ne[1], ith, nth, tile, &r0, &r1);
+        mm_rows(t, &t->jobs[j], r0, r1);
     }
     if (t->glu_up) {
         /* the rows of gate and up this thread computed are exactly its own to combine */
@@ -211,13 +253,23 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
         }
         /* the fused gating needs gate and up in the same pass */
         task.glu_up = glu_up && task.n_jobs == n ? glu_up : NULL;
-        /* decode: many short products, in more chunks than threads taken by whoever is free (a
-         * thread the OS runs less on a shared machine takes fewer); prefill: one row range per
-         * thread (threadpool.c) */
-        if (ntok == 1)
-            wl_pool_run_n(c->pool, mm_worker, &task, wl_pool_size(c->pool) * MM_CHUNKS_PER_THREAD);
-        else
-            wl_pool_run(c->pool, mm_worker, &task);
+        if (ntok == 1) {
+            /* decode: each thread streams its own contiguous blocks of rows and, once done,
+             * takes the last blocks of the others (steal.h): the products are short and read
+             * from memory, so a break in a thread's stream costs time, and a thread the OS runs
+             * less (a shared machine) must not hold the product up */
+            task.space_rows = task.jobs[0].w->ne[1];
+            for (int j = 1; j < task.n_jobs && !task.glu_up; j++)
+                task.space_rows += task.jobs[j].w->ne[1];
+            const int threads = wl_pool_size(c->pool);
+            int64_t per = task.space_rows / ((int64_t)threads * DECODE_BLOCKS_PER_THREAD);
+            const int64_t least = (int64_t)(DECODE_BLOCK_BYTES / task.jobs[0].w->row_bytes);
+            per = (per > least ? per : least) & ~(int64_t)3;
+            task.block_rows = per > 4 ? per : 4;
+            task.steal = c->steal;
+            wl_steal_init(c->steal, threads, (task.space_rows + task.block_rows - 1) / task.block_rows);
+        }
+        wl_pool_run(c->pool, mm_worker, &task);
         passes++;
     }
     if (glu_up && passes > 1)
@@ -497,7 +549,8 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     c->act = malloc(act_cap);
     for (int i = 0; i < 2; i++)
         c->gemm_prep[i] = aligned_alloc(64, gemm_cap);
-    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) ||
+    c->steal = aligned_alloc(64, (size_t)wl_pool_size(pool) * sizeof *c->steal);
+    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->steal || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) ||
         !c->att || !c->hb || !c->hb2 || !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
         wl_ctx_free(c);
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory for a context of %d tokens (%zu bytes)",
@@ -526,6 +579,7 @@ void wl_ctx_free(wl_ctx *c)
     free(c->rope_cs);
     free(c->rope_cs_swa);
     free(c->act);
+    free(c->steal);
     free(c->gemm_prep[0]);
     free(c->gemm_prep[1]);
     free(c);

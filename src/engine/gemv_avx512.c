@@ -38,7 +38,9 @@
 
 /* Bytes ahead of the current quad that each step prefetches (the next rows of the same thread,
  * which are read next). Without it the hardware prefetcher leaves one thread at ~30 GB/s from
- * memory; 12-24 KiB ahead gave 34-38 GB/s, 3 KiB none of that (Zen 5, one thread). */
+ * memory; 12-24 KiB ahead gave 34-38 GB/s, 3 KiB none of that (Zen 5, one thread). A second
+ * prefetch into L2 further ahead (32-64 KiB) made two threads slower (57 or 53 against 62 GB/s
+ * for products of 2.4 MB). Kept overridable for such experiments. */
 #ifndef GEMV_PREFETCH
 #define GEMV_PREFETCH 16384
 #endif
