@@ -45,10 +45,18 @@ static void bench_usage(FILE *out)
             "  --json            print one JSON object instead of tables\n");
 }
 
+#define SERIES_CAP 1024 /* values a series keeps: repetitions, or decode windows (BW_WINDOW) */
+
 typedef struct series {
-    double v[MAX_REPS];
+    double v[SERIES_CAP];
     int n;
 } series;
+
+static void series_add(series *s, double x)
+{
+    if (s->n < SERIES_CAP)
+        s->v[s->n++] = x;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -60,7 +68,7 @@ static double median(const series *s)
 {
     if (s->n == 0)
         return 0;
-    double tmp[MAX_REPS];
+    double tmp[SERIES_CAP];
     memcpy(tmp, s->v, sizeof(double) * (size_t)s->n);
     qsort(tmp, (size_t)s->n, sizeof *tmp, cmp_double);
     return s->n % 2 ? tmp[s->n / 2] : (tmp[s->n / 2 - 1] + tmp[s->n / 2]) / 2;
@@ -223,11 +231,13 @@ static void print_table(const char *model, const wandler_model_info *info, int p
  * passes with the logits of each (random tokens, nothing sampled). With --depth D the cache
  * first holds D tokens (prefilled, not timed), so the figures show how speed falls with the
  * context. Every test is repeated --reps times after a warm-up; medians and spreads (standard
- * deviation, min, max) are reported. A memory-bandwidth probe (every thread streams a buffer
- * much larger than the caches) gives the bound decode cannot beat: bytes of weights read per
- * token x tokens/s <= read bandwidth. */
+ * deviation, min, max) are reported. A memory-bandwidth probe (membw.h: every thread streams a
+ * buffer much larger than the caches) gives the bound decode cannot beat: bytes of weights read
+ * per token x tokens/s <= read bandwidth. It runs after every BW_WINDOW decode tokens (not timed
+ * as decode), and decode's share of the bound is the median over those windows. */
 
 #define MAX_DEPTHS 8
+#define BW_WINDOW 16 /* decode tokens between two measurements of the bandwidth bound */
 
 static double now_s(void)
 {
@@ -270,7 +280,7 @@ static double weight_bytes_per_token(const wl_model *m)
 typedef struct engine_run {
     int depth;
     series pp, tg;
-    series frac; /* decode's share of the read bandwidth measured right after it, per repetition */
+    series frac; /* decode's share of the read bandwidth measured right after it, per window */
 } engine_run;
 
 static unsigned int bench_rand(unsigned long long *state)
@@ -349,9 +359,10 @@ static void print_engine_table(const char *model, size_t file_bytes, const wl_mo
         printf("memory read bandwidth: %.1f GB/s (%d threads, median)\n", bw / 1e9, threads);
         if (tg > 0 && runs[0].frac.n)
             printf("decode reads %.1f MiB of weights per token: tg%d moves %.1f GB/s = %.0f%% of the bound "
-                   "(median of each repetition's share of the bandwidth measured right after it; the bound is "
-                   "%.1f tokens/s)\n",
+                   "(median over %d windows of up to %d tokens of each one's share of the bandwidth measured "
+                   "right after it, min %.0f%%, max %.0f%%; the bound is %.1f tokens/s)\n",
                    wbytes / 1048576.0, tg, wbytes * median(&runs[0].tg) / 1e9, 100.0 * median(&runs[0].frac),
+                   runs[0].frac.n, BW_WINDOW, 100.0 * series_min(&runs[0].frac), 100.0 * series_max(&runs[0].frac),
                    bw / wbytes);
     }
 }
@@ -422,22 +433,30 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
                 r->pp.v[r->pp.n++] = pp / (now_s() - t0);
             }
             if (tg > 0) {
-                double t0 = now_s();
-                for (int k = 0; k < tg; k++)
-                    if (engine_feed(c, m->hp.n_vocab, 1, d + k, logits, &rng, &err))
-                        goto fail;
-                r->tg.v[r->tg.n++] = tg / (now_s() - t0);
-                if (probe) { /* the bound at (nearly) the same moment: the machine may be shared */
-                    const double b = wl_membw_measure(probe, pool, 2);
-                    if (bw.n < MAX_REPS)
-                        bw.v[bw.n++] = b;
-                    r->frac.v[r->frac.n++] = b > 0 ? wbytes * r->tg.v[r->tg.n - 1] / b : 0;
+                /* with the probe, in windows of BW_WINDOW tokens, each followed by a measurement of
+                 * the bound: the machine may be shared, and what it gives can change within a
+                 * repetition; the probe's time is not decode time */
+                double t_decode = 0;
+                for (int k = 0; k < tg;) {
+                    const int w = probe && tg - k > BW_WINDOW ? BW_WINDOW : tg - k;
+                    const double t0 = now_s();
+                    for (int j = 0; j < w; j++, k++)
+                        if (engine_feed(c, m->hp.n_vocab, 1, d + k, logits, &rng, &err))
+                            goto fail;
+                    const double dt = now_s() - t0;
+                    t_decode += dt;
+                    if (probe) {
+                        const double b = wl_membw_measure(probe, pool, 2);
+                        series_add(&bw, b);
+                        series_add(&r->frac, b > 0 && dt > 0 ? wbytes * w / dt / b : 0);
+                    }
                 }
+                r->tg.v[r->tg.n++] = tg / t_decode;
             }
         }
     }
     if (probe && bw.n == 0) /* no decode test: measure the bound once */
-        bw.v[bw.n++] = wl_membw_measure(probe, pool, 3);
+        series_add(&bw, wl_membw_measure(probe, pool, 3));
     const size_t file_bytes = (size_t)gguf_file_size(f);
     if (json)
         print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths, median(&bw),
