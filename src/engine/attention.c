@@ -72,7 +72,12 @@ static void mad_scalar(uint16_t *acc, const uint16_t *v, float s, int n)
 }
 
 /* wl_expf with a library call for each fused multiply-add (no FMA instruction assumed) */
-static const wl_att_ops SCALAR_OPS = {to_f32_scalar, to_f16_scalar, dot_scalar, scale_scalar, mad_scalar, wl_expf, NULL, NULL, NULL, NULL};
+static const wl_att_ops SCALAR_OPS = {.to_f32 = to_f32_scalar,
+                                      .to_f16 = to_f16_scalar,
+                                      .dot = dot_scalar,
+                                      .scale = scale_scalar,
+                                      .mad = mad_scalar,
+                                      .exp = wl_expf};
 
 const wl_att_ops *wl_att_ops_for(int isa)
 {
@@ -89,7 +94,7 @@ const wl_att_ops *wl_att_ops_for(int isa)
 size_t wl_att_scratch_bytes(int hd)
 {
     /* wl_att_query: 8 hd bytes (the query in half and as floats, the half accumulator); fused
-     * (attention_avx512.c): 6 hd + 256. wl_att_query_f32: 4 hd + 128 (the accumulator, scores).
+     * (attention_avx512.c): 6 hd + 256; a group of WL_ATT_GROUP fused queries: 8 x (6 hd + 320). wl_att_query_f32: 4 hd + 128 (the accumulator, scores).
      * A tile: 104 hd + 64 (the queries transposed, (hd, 16) floats; the accumulators, (hd, 16)
      * halves; a key and a value as floats; 16 floats). A float tile: 256 hd + 2048 (the queries
      * and the accumulators, (hd, 16) floats each; 16 keys and 16 values as floats; 16 x 16
@@ -168,6 +173,37 @@ static void att_worker(void *ctx, int ith, int nth)
     }
 }
 
+/* Decode (one token) where the family has ops->query_group: the query heads of each group, in
+ * sets of at most WL_ATT_GROUP, over their shared KV head; unit i of n_head_kv * sets goes to
+ * chunk i % nth. */
+static void att_group_worker(void *ctx, int ith, int nth)
+{
+    const att_task *t = ctx;
+    wl_ctx *c = t->c;
+    const wl_hparams *hp = &c->m->hp;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int sets = (group + WL_ATT_GROUP - 1) / WL_ATT_GROUP, per_set = (group + sets - 1) / sets;
+    const int window = c->m->layers[t->layer].swa ? hp->n_swa : 0;
+    const float softcap = hp->attn_softcap;
+    const float scale = softcap != 0.0f ? hp->kq_scale / softcap : hp->kq_scale;
+    void *scratch = c->att_scratch + (size_t)ith * wl_att_scratch_bytes(hd);
+    const size_t layer_off = (size_t)t->layer * hp->n_head_kv * c->n_ctx * hd;
+    const int pos = t->pos0;
+    for (int u = ith; u < hp->n_head_kv * sets; u += nth) {
+        const int kvh = u / sets, h0 = kvh * group + u % sets * per_set;
+        const int h1 = h0 + per_set < (kvh + 1) * group ? h0 + per_set : (kvh + 1) * group;
+        const float *q[WL_ATT_GROUP];
+        float *out[WL_ATT_GROUP];
+        for (int h = h0; h < h1; h++) {
+            q[h - h0] = c->q + (size_t)h * hd;
+            out[h - h0] = c->att + (size_t)h * hd;
+        }
+        const size_t head_off = layer_off + (size_t)kvh * c->n_ctx * hd;
+        c->att_ops->query_group(hd, h1 - h0, q, c->k_cache + head_off, c->v_cache + head_off, first_seen(pos, window),
+                                pos, scale, softcap, scratch, out);
+    }
+}
+
 /* Tiles of up to WL_ATT_LANES queries that share a KV head: the heads of a group (in sets of at
  * most 16) times as many consecutive tokens as fit. Tile i covers token chunk i / (n_kv * sets),
  * so chunk ith of nth, taking tiles ith, ith + nth, ..., gets early and late tokens alike. */
@@ -219,5 +255,7 @@ void wl_attention(wl_ctx *c, int il, int pos0, int ntok)
     att_task at = {c, il, pos0, ntok};
     /* chunks for whoever is free (threadpool.c); a prompt in tiles where the family has them */
     const int tiles = ntok >= WL_ATT_F32_MIN_TOKENS ? c->att_ops->tile_f32 != NULL : ntok >= 2 && c->att_ops->tile;
-    wl_pool_run_n(c->pool, tiles ? att_tile_worker : att_worker, &at, wl_att_chunks(c->pool));
+    const int groups = ntok == 1 && c->att_ops->query_group;
+    wl_pool_run_n(c->pool, tiles ? att_tile_worker : groups ? att_group_worker : att_worker, &at,
+                  wl_att_chunks(c->pool));
 }

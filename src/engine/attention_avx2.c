@@ -84,5 +84,10 @@ void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint1
     wl_att_query_f32_body(wl_att_exp_fma, hd, q, K, V, first, last, scale, softcap, scratch, out);
 }
 
-const wl_att_ops wl_att_ops_avx2 = {to_f32_avx2, to_f16_avx2, wl_att_dot_avx2, scale_avx2, mad_avx2, wl_att_exp_fma, NULL,
-                                    wl_att_query_f32_fma, NULL, NULL};
+const wl_att_ops wl_att_ops_avx2 = {.to_f32 = to_f32_avx2,
+                                    .to_f16 = to_f16_avx2,
+                                    .dot = wl_att_dot_avx2,
+                                    .scale = scale_avx2,
+                                    .mad = mad_avx2,
+                                    .exp = wl_att_exp_fma,
+                                    .query_f32 = wl_att_query_f32_fma};

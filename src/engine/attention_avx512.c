@@ -270,6 +270,94 @@ static void query_avx512(int hd, const float *q, const uint16_t *K, const uint16
     }
 }
 
+/* query_avx512 for n (1..WL_ATT_GROUP) queries over the same keys [first, last] of one KV head
+ * (decode: the query heads of a group), side by side: each key's elements are converted once
+ * for all of them, and the queries' accumulations, each a chain of dependent steps through the
+ * keys, are independent of each other and overlap. Every query takes exactly query_avx512's
+ * steps in its order (the dot's 8 lanes over the elements, the running maximum per key, the
+ * block's exponentials, then scale and multiply-add per key), so each result has its bits. */
+typedef struct {
+    uint16_t *acc; /* (hd) the accumulator, half */
+    float *qf;     /* (hd) the query, half-rounded */
+    float *sc, *arg, *ex; /* (16) each: per key of a block */
+    float max, sum;
+    unsigned news; /* bit j: key j of the block set a new maximum */
+} group_query;
+
+static void query_group_avx512(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
+                               int last, float scale, float softcap, void *scratch, float *const *out)
+{
+    group_query g[WL_ATT_GROUP];
+    /* per query: hd halves and hd floats (each rounded up to 64 bytes), then 3 x 16 floats */
+    const size_t acc_bytes = ((size_t)hd * 2 + 63) / 64 * 64, qf_bytes = ((size_t)hd * 4 + 63) / 64 * 64;
+    unsigned char *at = scratch;
+    for (int i = 0; i < n; i++, at += acc_bytes + qf_bytes + 3 * 64) {
+        g[i].acc = (uint16_t *)(void *)at;
+        g[i].qf = (float *)(void *)(at + acc_bytes);
+        g[i].sc = (float *)(void *)(at + acc_bytes + qf_bytes);
+        g[i].arg = g[i].sc + 16;
+        g[i].ex = g[i].arg + 16;
+        g[i].max = -INFINITY;
+        g[i].sum = 0.0f;
+        for (int e = 0; e < hd; e += 16) {
+            const __mmask16 m = first_lanes(hd - e < 16 ? hd - e : 16);
+            _mm512_mask_storeu_ps(g[i].qf + e, m,
+                                  _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, q[i] + e), NEAREST)));
+        }
+        memset(g[i].acc, 0, (size_t)hd * sizeof *g[i].acc);
+    }
+    for (int p0 = first; p0 <= last; p0 += 16) {
+        const int nb = last - p0 + 1 < 16 ? last - p0 + 1 : 16;
+        for (int j = 0; j < nb; j++) {
+            const uint16_t *k = K + (size_t)(p0 + j) * hd;
+            for (int i = 0; i < n; i++) {
+                float s = wl_att_dot8(g[i].qf, k, hd) * scale;
+                if (softcap != 0.0f)
+                    s = softcap * tanhf(s);
+                g[i].sc[j] = s;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            group_query *gi = &g[i];
+            gi->news = 0;
+            for (int j = 0; j < 16; j++) {
+                if (j >= nb) {
+                    gi->arg[j] = 0.0f;
+                } else if (gi->sc[j] > gi->max) {
+                    gi->arg[j] = gi->max - gi->sc[j];
+                    gi->max = gi->sc[j];
+                    gi->news |= 1u << j;
+                } else {
+                    gi->arg[j] = gi->sc[j] - gi->max;
+                }
+            }
+            _mm512_storeu_ps(gi->ex, exp_avx512(_mm512_loadu_ps(gi->arg)));
+        }
+        for (int j = 0; j < nb; j++) {
+            const uint16_t *v = V + (size_t)(p0 + j) * hd;
+            for (int i = 0; i < n; i++) {
+                group_query *gi = &g[i];
+                float old_scale = 1.0f, weight = gi->ex[j];
+                if (gi->news >> j & 1) {
+                    old_scale = gi->ex[j];
+                    weight = 1.0f;
+                    scale_avx512(gi->acc, old_scale, hd);
+                }
+                mad_avx512(gi->acc, v, weight, hd);
+                gi->sum = gi->sum * old_scale + weight;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const __m512 inv = _mm512_set1_ps(1.0f / g[i].sum);
+        for (int e = 0; e < hd; e += 16) {
+            const __mmask16 m = first_lanes(hd - e < 16 ? hd - e : 16);
+            _mm512_mask_storeu_ps(out[i] + e, m,
+                                  _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, g[i].acc + e)), inv));
+        }
+    }
+}
+
 /* The float path (wl_att_query_f32) for 16 queries of one KV head, one per lane, as the half
  * tile above: per block of 16 keys the scores of 8 keys at a time (8 independent FMA chains over
  * the head's elements, the key's element broadcast), the block's softmax on 16 lanes, then the
@@ -399,6 +487,7 @@ const wl_att_ops wl_att_ops_avx512 = {
     .mad = mad_avx512,
     .exp = wl_att_exp_fma,
     .query = query_avx512,
+    .query_group = query_group_avx512,
     .query_f32 = wl_att_query_f32_fma,
     .tile = tile_avx512,
     .tile_f32 = tile_f32_avx512,

@@ -27,6 +27,11 @@ typedef struct wl_att_ops {
     /* wl_att_query with these steps fused into one loop (same bits); NULL: the steps one by one */
     void (*query)(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last, float scale,
                   float softcap, void *scratch, float *out);
+    /* query for n (1..WL_ATT_GROUP) queries over the same positions [first, last] of one KV head
+     * (decode: the heads of a group), each result bit for bit query's; scratch:
+     * wl_att_scratch_bytes(hd) bytes. NULL: query (or wl_att_query) once per query. */
+    void (*query_group)(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
+                        int last, float scale, float softcap, void *scratch, float *const *out);
     /* wl_att_query_f32 compiled for the family (same bits); NULL: the plain C one */
     void (*query_f32)(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
                       float scale, float softcap, void *scratch, float *out);
@@ -45,6 +50,9 @@ typedef struct wl_att_ops {
 /* Keys per block of the float path; blocks start at multiples of it (absolute positions), so a
  * query's result does not depend on which other queries share its tile. */
 #define WL_ATT_F32_BLOCK 16
+
+/* Queries handled together by ops->query_group, at most. */
+#define WL_ATT_GROUP 8
 
 /* Queries handled together by ops->tile: one per vector lane. */
 #define WL_ATT_LANES 16

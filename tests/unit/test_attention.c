@@ -8,6 +8,8 @@
  *     per-query version gives: head sizes that are and are not multiples of 8 and 16, 1 to 16
  *     queries, different windows per query (causal, sliding), soft-capping, scores that set a
  *     new maximum at every key, and non-finite values. Tiles are skipped without AVX-512;
+ *   - decode's group version (ops->query_group: 1 to WL_ATT_GROUP queries over the same
+ *     positions) gives each query the scalar per-query version's bits, on the same problems;
  *   - the float path agrees with the half path to within the half path's rounding. */
 #include <math.h>
 #include <stdio.h>
@@ -182,9 +184,52 @@ static void check_path(const problem *p, int f32, float *want)
     free(scratch);
 }
 
+/* ops->query_group (decode: the heads of a group over the same positions) against the scalar
+ * reference, query by query: groups of 1..WL_ATT_GROUP of the problem's queries, each group over
+ * the positions of its first query. */
+static void check_group(const problem *p)
+{
+    const int hd = p->hd;
+    const wl_att_ops *scalar = wl_att_ops_for(WL_ISA_SCALAR);
+    const int isas[] = {WL_ISA_AVX2, WL_ISA_AVX512};
+    unsigned char *scratch = aligned_alloc(64, wl_att_scratch_bytes(hd));
+    float *want = malloc((size_t)WL_ATT_GROUP * hd * sizeof(float)), *got = malloc((size_t)WL_ATT_GROUP * hd * sizeof(float));
+    assert_non_null(scratch);
+    assert_non_null(want);
+    assert_non_null(got);
+    for (size_t f = 0; f < sizeof isas / sizeof isas[0]; f++) {
+        if (!wl_isa_available(isas[f]) || !wl_att_ops_for(isas[f])->query_group)
+            continue;
+        const wl_att_ops *ops = wl_att_ops_for(isas[f]);
+        for (int i0 = 0, n = 1; i0 < p->nq; i0 += n, n = n % WL_ATT_GROUP + 1) {
+            const int cnt = n < p->nq - i0 ? n : p->nq - i0;
+            const float *q[WL_ATT_GROUP];
+            float *out[WL_ATT_GROUP];
+            for (int j = 0; j < cnt; j++) {
+                q[j] = p->q + (size_t)(i0 + j) * hd;
+                out[j] = got + (size_t)j * hd;
+                wl_att_query(scalar, hd, q[j], p->K, p->V, p->first[i0], p->last[i0], p->scale, p->softcap, scratch,
+                             want + (size_t)j * hd);
+            }
+            memset(got, 0xee, (size_t)WL_ATT_GROUP * hd * sizeof(float));
+            ops->query_group(hd, cnt, q, p->K, p->V, p->first[i0], p->last[i0], p->scale, p->softcap, scratch, out);
+            for (int k = 0; k < cnt * hd; k++)
+                if (!same_bits(want[k], got[k]))
+                    fail_msg("isa %d group of %d hd=%d npos=%d softcap=%g: query %d [%d] = %.9g, the scalar "
+                             "reference %.9g",
+                             isas[f], cnt, hd, p->npos, (double)p->softcap, i0 + k / hd, k % hd, (double)got[k],
+                             (double)want[k]);
+        }
+    }
+    free(want);
+    free(got);
+    free(scratch);
+}
+
 static void check(int hd, int npos, int nq, int window, int data, float softcap)
 {
     problem p = make_problem(hd, npos, nq, window, data, softcap);
+    check_group(&p);
     float *half = malloc((size_t)nq * hd * sizeof(float)), *full = malloc((size_t)nq * hd * sizeof(float));
     assert_non_null(half);
     assert_non_null(full);
