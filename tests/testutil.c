@@ -97,3 +97,10 @@ float wl_test_rand_uniform(uint64_t *state, float lo, float hi)
 {
     return lo + (hi - lo) * (float)(wl_test_rand_u32(state) & 0xffffff) / (float)0x1000000;
 }
+
+uint16_t wl_test_load_u16(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}

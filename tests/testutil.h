@@ -30,4 +30,7 @@ const char *wl_test_tmpdir(void);
 uint32_t wl_test_rand_u32(uint64_t *state);
 float wl_test_rand_uniform(uint64_t *state, float lo, float hi);
 
+/* The 16 bits at p (any alignment), as quantized blocks store their half scales. */
+uint16_t wl_test_load_u16(const void *p);
+
 #endif

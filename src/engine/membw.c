@@ -47,11 +47,16 @@ static uint64_t xor_narrow(const unsigned char *a, size_t len)
 }
 
 #if defined(__x86_64__)
-/* 64-byte loads, four chains (AVX-512). */
-__attribute__((target("avx512f"))) static uint64_t xor_avx512(const unsigned char *a, size_t len)
+/* 64-byte loads, four chains (AVX-512); with `prefetch` each line is also prefetched 16 KiB
+ * ahead, as the decode GEMVs do. */
+__attribute__((target("avx512f"))) static inline uint64_t xor_avx512_body(const unsigned char *a, size_t len,
+                                                                        const int prefetch)
 {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i + 256 <= len; i += 256) {
+        if (prefetch)
+            for (int l = 0; l < 4; l++)
+                _mm_prefetch((const char *)a + i + 16384 + 64 * l, _MM_HINT_T0);
         s0 = _mm512_xor_si512(s0, _mm512_load_si512((const void *)(a + i)));
         s1 = _mm512_xor_si512(s1, _mm512_load_si512((const void *)(a + i + 64)));
         s2 = _mm512_xor_si512(s2, _mm512_load_si512((const void *)(a + i + 128)));
@@ -61,20 +66,10 @@ __attribute__((target("avx512f"))) static uint64_t xor_avx512(const unsigned cha
     return (uint64_t)_mm512_reduce_or_epi64(s);
 }
 
-/* 64-byte loads as above, each line also prefetched 16 KiB ahead, as the decode GEMVs do. */
-__attribute__((target("avx512f"))) static uint64_t xor_avx512_prefetch(const unsigned char *a, size_t len)
+__attribute__((target("avx512f"))) static uint64_t xor_avx512(const unsigned char *a, size_t len, int prefetch)
 {
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-    for (size_t i = 0; i + 256 <= len; i += 256) {
-        for (int l = 0; l < 4; l++)
-            _mm_prefetch((const char *)a + i + 16384 + 64 * l, _MM_HINT_T0);
-        s0 = _mm512_xor_si512(s0, _mm512_load_si512((const void *)(a + i)));
-        s1 = _mm512_xor_si512(s1, _mm512_load_si512((const void *)(a + i + 64)));
-        s2 = _mm512_xor_si512(s2, _mm512_load_si512((const void *)(a + i + 128)));
-        s3 = _mm512_xor_si512(s3, _mm512_load_si512((const void *)(a + i + 192)));
-    }
-    const __m512i s = _mm512_xor_si512(_mm512_xor_si512(s0, s1), _mm512_xor_si512(s2, s3));
-    return (uint64_t)_mm512_reduce_or_epi64(s);
+    /* two copies of the loop, neither with a test inside */
+    return prefetch ? xor_avx512_body(a, len, 1) : xor_avx512_body(a, len, 0);
 }
 
 /* 32-byte loads, four chains (AVX2). */
@@ -97,7 +92,7 @@ static uint64_t xor_wide(const unsigned char *a, size_t len, int prefetch)
 #if defined(__x86_64__)
     const wl_cpu_features *f = wl_cpu();
     if (f->avx512f)
-        return prefetch ? xor_avx512_prefetch(a, len) : xor_avx512(a, len);
+        return xor_avx512(a, len, prefetch);
     if (f->avx2)
         return xor_avx2(a, len);
 #else

@@ -19,23 +19,6 @@
 
 static uint64_t rng = 0x13198a2e03707344ull;
 
-static uint32_t next_u32(void)
-{
-    return wl_test_rand_u32(&rng);
-}
-
-static float uniform(float lo, float hi)
-{
-    return wl_test_rand_uniform(&rng, lo, hi);
-}
-
-static uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
 /* Kinds of weight scales a test fills in. */
 enum { SCALES_RANDOM, SCALES_SPECIAL };
 
@@ -43,13 +26,15 @@ enum { SCALES_RANDOM, SCALES_SPECIAL };
  * and NaN. */
 static uint16_t random_scale(int kind)
 {
-    const uint32_t k = next_u32() % 16;
+    const uint32_t k = wl_test_rand_u32(&rng) % 16;
     if (kind == SCALES_SPECIAL && k < 4) {
         static const uint16_t special[] = {0x0001 /* smallest denormal */, 0x7c00 /* +inf */,
                                            0xfc00 /* -inf */, 0x7e00 /* NaN */};
         return special[k];
     }
-    const float d = k == 4 ? 0.0f : k == 5 ? uniform(100.0f, 1000.0f) : uniform(-0.05f, 0.05f);
+    const float d = k == 4   ? 0.0f
+                    : k == 5 ? wl_test_rand_uniform(&rng, 100.0f, 1000.0f)
+                             : wl_test_rand_uniform(&rng, -0.05f, 0.05f);
     return wl_fp32_to_fp16(d);
 }
 
@@ -62,7 +47,7 @@ static void fill_weights(unsigned char *w, int64_t rows, size_t row_bytes, int e
             const uint16_t d = random_scale(kind);
             memcpy(blk, &d, 2);
             for (int i = 0; i < WL_QK / 2; i++)
-                blk[2 + i] = extreme ? (i % 2 ? 0x0f : 0xf0) : (unsigned char)next_u32();
+                blk[2 + i] = extreme ? (i % 2 ? 0x0f : 0xf0) : (unsigned char)wl_test_rand_u32(&rng);
         }
 }
 
@@ -83,7 +68,7 @@ static void fill_act(unsigned char *xq, int64_t n, int act, float d)
     float *x = malloc((size_t)n * sizeof *x);
     assert_non_null(x);
     for (int64_t i = 0; i < n; i++)
-        x[i] = act == 1 ? (i % 2 ? d : -d) : uniform(-1.0f, 1.0f) * d;
+        x[i] = act == 1 ? (i % 2 ? d : -d) : wl_test_rand_uniform(&rng, -1.0f, 1.0f) * d;
     wl_kernels(WL_ISA_SCALAR)->quantize_act[WL_TYPE_Q8_0](x, xq, n);
     free(x);
 }
@@ -97,7 +82,7 @@ static int exact_dot(int64_t n, const unsigned char *wr, const unsigned char *xr
     for (int64_t b = 0; b < n / WL_QK; b++) {
         const unsigned char *wb = wr + (size_t)b * sizeof(wl_block_q4_0);
         const unsigned char *xb = xr + (size_t)b * sizeof(wl_block_q8_0);
-        const double d = (double)wl_fp16_to_fp32(load_u16(wb)) * wl_fp16_to_fp32(load_u16(xb));
+        const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb)) * wl_fp16_to_fp32(wl_test_load_u16(xb));
         special |= !isfinite(d);
         for (int j = 0; j < WL_QK; j++) {
             const int q = (j < 16 ? wb[2 + j] & 15 : wb[2 + j - 16] >> 4) - 8;

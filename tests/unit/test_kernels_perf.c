@@ -53,13 +53,6 @@ static void fill_weights(uint32_t type, unsigned char *w, int64_t rows, size_t r
         }
 }
 
-static uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* The exact dot of W row r and activation row x (double: every term and partial sum is exact
  * to far below float rounding), and the sum of the magnitudes of its 32 * nb products (which
  * bounds every partial sum of either order of summation). */
@@ -85,7 +78,7 @@ static void exact_dot(uint32_t type, int64_t n, const unsigned char *wr, const u
                 iabs += labs((long)(signed char)wb[2 + j] * (signed char)xb[2 + j]);
             }
         }
-        const double d = (double)wl_fp16_to_fp32(load_u16(wb)) * wl_fp16_to_fp32(load_u16(xb));
+        const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb)) * wl_fp16_to_fp32(wl_test_load_u16(xb));
         *dot += d * (double)isum;
         *mag += fabs(d) * (double)iabs;
     }
