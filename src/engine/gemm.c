@@ -50,13 +50,6 @@ void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r
 #endif
 }
 
-static uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
                  size_t x_stride, int64_t ntok, float *y, size_t ldy)
 {
@@ -73,16 +66,16 @@ void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64
                 float dw;
                 if (type == WL_TYPE_Q4_0) {
                     const unsigned char *blk = wr + (size_t)b * sizeof(wl_block_q4_0);
-                    dw = wl_fp16_to_fp32(load_u16(blk));
+                    dw = wl_fp16_to_fp32(wl_load_u16(blk));
                     for (int j = 0; j < WL_QK / 2; j++)
                         isum += ((blk[2 + j] & 15) - 8) * xs[j] + ((blk[2 + j] >> 4) - 8) * xs[j + WL_QK / 2];
                 } else {
                     const unsigned char *blk = wr + (size_t)b * sizeof(wl_block_q8_0);
-                    dw = wl_fp16_to_fp32(load_u16(blk));
+                    dw = wl_fp16_to_fp32(wl_load_u16(blk));
                     for (int j = 0; j < WL_QK; j++)
                         isum += (signed char)blk[2 + j] * xs[j];
                 }
-                const float d = dw * wl_fp16_to_fp32(load_u16(xblk)); /* rounds: not fused */
+                const float d = dw * wl_fp16_to_fp32(wl_load_u16(xblk)); /* rounds: not fused */
                 acc = fmaf(d, (float)isum, acc);
             }
             y[(size_t)t * ldy + (size_t)r] = acc;

@@ -56,13 +56,6 @@ typedef struct {
     __m512 d;     /* lane i = row i's scale */
 } wblock;
 
-static inline uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static inline int32_t load_i32(const unsigned char *p)
 {
     int32_t v;
@@ -95,7 +88,7 @@ void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_s
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
             const int32_t init = -c * _mm_cvtsi128_si32(h);
-            const float d = wl_fp16_to_fp32(load_u16(src));
+            const float d = wl_fp16_to_fp32(wl_load_u16(src));
             memcpy(o + WL_GEMM_PREP_INIT, &init, sizeof init);
             memcpy(o + WL_GEMM_PREP_D, &d, sizeof d);
         }
@@ -146,7 +139,7 @@ WL_INLINE void unpack(const uint32_t type, const unsigned char *const *row, int 
         /* the half scales one by one (measured faster than a gather) */
         uint16_t hs[TR];
         for (int i = 0; i < TR; i++)
-            hs[i] = load_u16(row[i] + o - 2);
+            hs[i] = wl_load_u16(row[i] + o - 2);
         out[b].d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)hs));
     }
 }

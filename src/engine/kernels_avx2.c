@@ -45,17 +45,10 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-static inline uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* A half-float scale as 8 equal floats. */
 static inline __m256 broadcast_half(const unsigned char *p)
 {
-    return _mm256_cvtph_ps(_mm_set1_epi16((short)load_u16(p)));
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)wl_load_u16(p)));
 }
 
 /* The first `count` lanes (0..8) set. */
@@ -253,7 +246,7 @@ WL_INLINE act_block load_act(const uint32_t type, const unsigned char *blk)
     act_block a;
     a.q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + (with_min(type) ? 4 : 2)));
     a.d = broadcast_half(blk);
-    a.s = with_min(type) ? _cvtsh_ss(load_u16(blk + 2)) : 0.0f;
+    a.s = with_min(type) ? _cvtsh_ss(wl_load_u16(blk + 2)) : 0.0f;
     if (L.offset) { /* offset * (x0 + x1), then minus the pairs' sum */
         __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8((char)L.offset), a.q);
         a.corr = _mm256_madd_epi16(pairs, _mm256_set1_epi16(-1));
@@ -290,7 +283,7 @@ WL_INLINE weight_block load_weight(const uint32_t type, const unsigned char *blk
     const block_layout L = layout_of(type);
     weight_block b;
     b.d = broadcast_half(blk);
-    b.m = L.m ? _cvtsh_ss(load_u16(blk + L.m)) : 0.0f;
+    b.m = L.m ? _cvtsh_ss(wl_load_u16(blk + L.m)) : 0.0f;
     if (type == WL_TYPE_Q8_0) {
         b.q = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
     } else {

@@ -58,13 +58,6 @@ static inline float hsum512(__m512 v)
     return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
 }
 
-static inline uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* The mask of the first `count` lanes of 16 (count in 0..16). */
 static inline __mmask16 first_lanes(int64_t count)
 {
@@ -295,8 +288,8 @@ static inline __m512i minus_scaled_group_sums(__m512i s8, char u)
 /* The half-float scales at a and b as [a x 8, b x 8]; b == NULL gives [a x 8, 0 x 8]. */
 static inline __m512 pair_scales(const unsigned char *a, const unsigned char *b)
 {
-    __m128i ha = _mm_set1_epi16((short)load_u16(a));
-    __m128i hb = b ? _mm_set1_epi16((short)load_u16(b)) : _mm_setzero_si128();
+    __m128i ha = _mm_set1_epi16((short)wl_load_u16(a));
+    __m128i hb = b ? _mm_set1_epi16((short)wl_load_u16(b)) : _mm_setzero_si128();
     return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ha), hb, 1));
 }
 
@@ -443,7 +436,7 @@ WL_INLINE void decode_step4(const uint32_t type, const unsigned char *w, size_t 
     __m128i h01 = _mm_unpacklo_epi16(_mm_loadu_si32(w0), _mm_loadu_si32(w1));
     __m128i h23 = _mm_unpacklo_epi16(_mm_loadu_si32(w2), _mm_loadu_si32(w3));
     __m128 dw = _mm_cvtph_ps(_mm_unpacklo_epi32(h01, h23));
-    __m128 dx = _mm_cvtph_ps(_mm_set1_epi16((short)load_u16(xblk)));
+    __m128 dx = _mm_cvtph_ps(_mm_set1_epi16((short)wl_load_u16(xblk)));
     __m512 d = _mm512_castps128_ps512(_mm_mul_ps(dw, dx));
     __m512 d01 = _mm512_permutexvar_ps(
         _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), d);

@@ -28,13 +28,6 @@
 #define TMAX 2       /* tokens per tile (prefill) */
 #define FLOAT_RMAX_MM 2 /* rows per float prefill tile: 2 x 2 x 4 accumulators */
 
-static inline uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* The canonical sum of 8 lanes held as lo = lanes 0-3, hi = lanes 4-7:
  * ((0+4) + (2+6)) + ((1+5) + (3+7)). (vaddvq_f32 would add in another order.) */
 static inline float hsum8(float32x4_t lo, float32x4_t hi)
@@ -222,8 +215,8 @@ WL_INLINE quant_block load_weight(const uint32_t type, const unsigned char *blk)
 {
     const block_layout L = layout_of(type);
     quant_block b;
-    b.d = wl_fp16_to_fp32(load_u16(blk));
-    b.m = L.m ? wl_fp16_to_fp32(load_u16(blk + L.m)) : 0.0f;
+    b.d = wl_fp16_to_fp32(wl_load_u16(blk));
+    b.m = L.m ? wl_fp16_to_fp32(wl_load_u16(blk + L.m)) : 0.0f;
     if (type == WL_TYPE_Q8_0) {
         b.lo = vld1q_s8((const int8_t *)(const void *)(blk + 2));
         b.hi = vld1q_s8((const int8_t *)(const void *)(blk + 18));
@@ -247,8 +240,8 @@ WL_INLINE quant_block load_act(const uint32_t type, const unsigned char *blk)
 {
     const size_t qs = with_min(type) ? 4 : 2;
     quant_block a;
-    a.d = wl_fp16_to_fp32(load_u16(blk));
-    a.m = with_min(type) ? wl_fp16_to_fp32(load_u16(blk + 2)) : 0.0f;
+    a.d = wl_fp16_to_fp32(wl_load_u16(blk));
+    a.m = with_min(type) ? wl_fp16_to_fp32(wl_load_u16(blk + 2)) : 0.0f;
     a.lo = vld1q_s8((const int8_t *)(const void *)(blk + qs));
     a.hi = vld1q_s8((const int8_t *)(const void *)(blk + qs + 16));
     return a;

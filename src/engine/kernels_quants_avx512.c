@@ -44,13 +44,6 @@ static inline float hsum256(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-static inline uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static inline uint32_t load_u32(const unsigned char *p)
 {
     uint32_t v;
@@ -108,8 +101,8 @@ typedef struct {
 /* The half-float scales at a and b as [a x 8, b x 8]; b == NULL gives [a x 8, 0 x 8]. */
 static inline __m512 pair_scales(const unsigned char *a, const unsigned char *b)
 {
-    __m128i ha = _mm_set1_epi16((short)load_u16(a));
-    __m128i hb = b ? _mm_set1_epi16((short)load_u16(b)) : _mm_setzero_si128();
+    __m128i ha = _mm_set1_epi16((short)wl_load_u16(a));
+    __m128i hb = b ? _mm_set1_epi16((short)wl_load_u16(b)) : _mm_setzero_si128();
     return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ha), hb, 1));
 }
 
@@ -143,8 +136,8 @@ WL_INLINE act_pair load_act(const uint32_t type, const unsigned char *blk, const
     a.d = pair_scales(blk, next);
     if (with_min(type)) {
         a.init = _mm512_setzero_si512();
-        a.s[0] = _cvtsh_ss(load_u16(blk + 2));
-        a.s[1] = next ? _cvtsh_ss(load_u16(next + 2)) : 0.0f;
+        a.s[0] = _cvtsh_ss(wl_load_u16(blk + 2));
+        a.s[1] = next ? _cvtsh_ss(wl_load_u16(next + 2)) : 0.0f;
     } else { /* Q5_0: -16 * (x0 + x1 + x2 + x3) per lane */
         __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(16), a.q);
         a.init = _mm512_sub_epi32(_mm512_setzero_si512(), sums);
@@ -168,8 +161,8 @@ WL_INLINE weight_pair load_weight(const uint32_t type, const unsigned char *blk,
     }
     w.m[0] = w.m[1] = 0.0f;
     if (L.m) {
-        w.m[0] = _cvtsh_ss(load_u16(blk + L.m));
-        w.m[1] = next ? _cvtsh_ss(load_u16(next + L.m)) : 0.0f;
+        w.m[0] = _cvtsh_ss(wl_load_u16(blk + L.m));
+        w.m[1] = next ? _cvtsh_ss(wl_load_u16(next + L.m)) : 0.0f;
     }
     return w;
 }

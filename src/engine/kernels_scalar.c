@@ -18,13 +18,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 static float load_f32(const unsigned char *p)
 {
     float v;
@@ -34,7 +27,7 @@ static float load_f32(const unsigned char *p)
 
 static float load_half(const unsigned char *p)
 {
-    return wl_fp16_to_fp32(load_u16(p));
+    return wl_fp16_to_fp32(wl_load_u16(p));
 }
 
 /* The canonical final sum of 8 lanes: ((0+4) + (2+6)) + ((1+5) + (3+7)). */
@@ -61,7 +54,7 @@ static float float_at(uint32_t type, const unsigned char *row, int64_t i)
     case WL_TYPE_F16:
         return load_half(row + 2 * i);
     case WL_TYPE_BF16:
-        return wl_bf16_to_fp32(load_u16(row + 2 * i));
+        return wl_bf16_to_fp32(wl_load_u16(row + 2 * i));
     default:
         return load_f32(row + 4 * i);
     }

@@ -122,6 +122,15 @@ _Static_assert(sizeof(wl_block_q5_k) == 176, "Q5_K block");
 _Static_assert(sizeof(wl_block_q6_k) == 210, "Q6_K block");
 _Static_assert(sizeof(wl_block_q8_k) == 292, "Q8_K block");
 
+/* The 16 bits at p, any alignment: the half scales inside quantized blocks (and rows) sit at
+ * any even, or odd, address. */
+static inline uint16_t wl_load_u16(const void *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /* IEEE 754 half -> float, exact for every half (NaN payloads and Inf included). Inline: the
  * scalar kernels call it per value. */
 static inline float wl_fp16_to_fp32(uint16_t h)

@@ -78,7 +78,7 @@ static void exact_dot(uint32_t type, int64_t n, const unsigned char *wr, const u
                 iabs += labs((long)(signed char)wb[2 + j] * (signed char)xb[2 + j]);
             }
         }
-        const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb)) * wl_fp16_to_fp32(wl_test_load_u16(xb));
+        const double d = (double)wl_fp16_to_fp32(wl_load_u16(wb)) * wl_fp16_to_fp32(wl_load_u16(xb));
         *dot += d * (double)isum;
         *mag += fabs(d) * (double)iabs;
     }
