@@ -94,7 +94,8 @@ const wl_att_ops *wl_att_ops_for(int isa)
 size_t wl_att_scratch_bytes(int hd)
 {
     /* wl_att_query: 8 hd bytes (the query in half and as floats, the half accumulator); fused
-     * (attention_avx512.c): 6 hd + 256; a group of WL_ATT_GROUP fused queries: 8 x (6 hd + 320). wl_att_query_f32: 4 hd + 128 (the accumulator, scores).
+     * (attention_avx512.c): about 6 hd + 320 per query of a group of up to WL_ATT_GROUP.
+     * wl_att_query_f32: 4 hd + 128 (the accumulator, scores).
      * A tile: 104 hd + 64 (the queries transposed, (hd, 16) floats; the accumulators, (hd, 16)
      * halves; a key and a value as floats; 16 floats). A float tile: 256 hd + 2048 (the queries
      * and the accumulators, (hd, 16) floats each; 16 keys and 16 values as floats; 16 x 16

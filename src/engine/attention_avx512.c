@@ -214,68 +214,13 @@ static void tile_avx512(const wl_att_tile *t, void *scratch)
     }
 }
 
-/* wl_att_query in one loop (decode): the steps inlined, and per block of 16 keys the scores
- * first, then the softmax's running maximum in key order (scalar: a compare per key), the 16
- * exponentials in one vector, then the accumulation in key order. Same steps, same order, same
- * bits as the reference. */
-static void query_avx512(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
-                         float scale, float softcap, void *scratch, float *out)
-{
-    uint16_t *acc = scratch;                            /* (hd) the accumulator, half */
-    float *qf = (float *)scratch + (hd + 1) / 2 + 16;   /* (hd) the query, half-rounded */
-    float *arg = qf + hd, *ex = arg + 16, *sc = ex + 16; /* (16) each: per key of a block */
-    for (int e = 0; e < hd; e += 16) {
-        const __mmask16 m = first_lanes(hd - e < 16 ? hd - e : 16);
-        _mm512_mask_storeu_ps(qf + e, m, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, q + e), NEAREST)));
-    }
-    memset(acc, 0, (size_t)hd * sizeof *acc);
-    float max = -INFINITY, sum = 0.0f;
-    for (int p0 = first; p0 <= last; p0 += 16) {
-        const int nb = last - p0 + 1 < 16 ? last - p0 + 1 : 16;
-        for (int j = 0; j < nb; j++) {
-            float s = wl_att_dot8(qf, K + (size_t)(p0 + j) * hd, hd) * scale;
-            if (softcap != 0.0f)
-                s = softcap * tanhf(s);
-            sc[j] = s;
-        }
-        unsigned news = 0; /* bit j: key j set a new maximum */
-        for (int j = 0; j < 16; j++) {
-            if (j >= nb) {
-                arg[j] = 0.0f;
-            } else if (sc[j] > max) {
-                arg[j] = max - sc[j];
-                max = sc[j];
-                news |= 1u << j;
-            } else {
-                arg[j] = sc[j] - max;
-            }
-        }
-        _mm512_storeu_ps(ex, exp_avx512(_mm512_loadu_ps(arg)));
-        for (int j = 0; j < nb; j++) {
-            const uint16_t *v = V + (size_t)(p0 + j) * hd;
-            float old_scale = 1.0f, weight = ex[j];
-            if (news >> j & 1) {
-                old_scale = ex[j];
-                weight = 1.0f;
-                scale_avx512(acc, old_scale, hd);
-            }
-            mad_avx512(acc, v, weight, hd);
-            sum = sum * old_scale + weight;
-        }
-    }
-    const __m512 inv = _mm512_set1_ps(1.0f / sum);
-    for (int e = 0; e < hd; e += 16) {
-        const __mmask16 m = first_lanes(hd - e < 16 ? hd - e : 16);
-        _mm512_mask_storeu_ps(out + e, m, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, acc + e)), inv));
-    }
-}
-
-/* query_avx512 for n (1..WL_ATT_GROUP) queries over the same keys [first, last] of one KV head
- * (decode: the query heads of a group), side by side: each key's elements are converted once
- * for all of them, and the queries' accumulations, each a chain of dependent steps through the
- * keys, are independent of each other and overlap. Every query takes exactly query_avx512's
- * steps in its order (the dot's 8 lanes over the elements, the running maximum per key, the
- * block's exponentials, then scale and multiply-add per key), so each result has its bits. */
+/* wl_att_query in one loop for n (1..WL_ATT_GROUP) queries over the same keys [first, last] of
+ * one KV head (decode: the query heads of a group), side by side. Per block of 16 keys: the
+ * scores first, then the softmax's running maximum in key order (scalar: a compare per key), the
+ * 16 exponentials in one vector, then the accumulation in key order. Each query takes exactly the
+ * reference's steps in its order (the dot's 8 lanes over the elements, the running maximum per
+ * key, scale and multiply-add per key), so each result has its bits; the queries' accumulations,
+ * each a chain of dependent steps through the keys, are independent of each other and overlap. */
 typedef struct {
     uint16_t *acc; /* (hd) the accumulator, half */
     float *qf;     /* (hd) the query, half-rounded */
@@ -356,6 +301,13 @@ static void query_group_avx512(int hd, int n, const float *const *q, const uint1
                                   _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, g[i].acc + e)), inv));
         }
     }
+}
+
+/* One query: the group of one. */
+static void query_avx512(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
+                         float scale, float softcap, void *scratch, float *out)
+{
+    query_group_avx512(hd, 1, &q, K, V, first, last, scale, softcap, scratch, &out);
 }
 
 /* The float path (wl_att_query_f32) for 16 queries of one KV head, one per lane, as the half
