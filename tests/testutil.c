@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "engine/quant.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +100,13 @@ float wl_test_rand_uniform(uint64_t *state, float lo, float hi)
     return lo + (hi - lo) * (float)(wl_test_rand_u32(state) & 0xffffff) / (float)0x1000000;
 }
 
-uint16_t wl_test_load_u16(const void *p)
+void wl_test_q8_0_extremes(void *dst, int64_t n, float d)
 {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
+    for (int64_t b = 0; b < n / WL_QK; b++) {
+        wl_block_q8_0 blk;
+        blk.d = wl_fp32_to_fp16(d);
+        for (int i = 0; i < WL_QK; i++)
+            blk.qs[i] = (int8_t)((i / 3) % 2 ? 127 : -128);
+        memcpy((unsigned char *)dst + (size_t)b * sizeof blk, &blk, sizeof blk);
+    }
 }

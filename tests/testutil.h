@@ -30,7 +30,8 @@ const char *wl_test_tmpdir(void);
 uint32_t wl_test_rand_u32(uint64_t *state);
 float wl_test_rand_uniform(uint64_t *state, float lo, float hi);
 
-/* The 16 bits at p (any alignment), as quantized blocks store their half scales. */
-uint16_t wl_test_load_u16(const void *p);
+/* n values (a whole number of blocks) of Q8_0 activations at dst, made by hand: every block's
+ * scale d and its quants -128 and 127 in runs of three, extremes the quantizer never makes. */
+void wl_test_q8_0_extremes(void *dst, int64_t n, float d);
 
 #endif

@@ -68,13 +68,7 @@ static void fill_weights(uint32_t type, unsigned char *w, int64_t rows, size_t r
 static void extreme_act(uint32_t type, unsigned char *dst, int64_t n, float d)
 {
     if (type == WL_TYPE_Q5_0) {
-        for (int64_t b = 0; b < n / WL_QK; b++) {
-            wl_block_q8_0 blk;
-            blk.d = wl_fp32_to_fp16(d);
-            for (int i = 0; i < WL_QK; i++)
-                blk.qs[i] = (int8_t)((i / 3) % 2 ? 127 : -128);
-            memcpy(dst + (size_t)b * sizeof blk, &blk, sizeof blk);
-        }
+        wl_test_q8_0_extremes(dst, n, d);
         return;
     }
     for (int64_t b = 0; b < n / WL_QK_K; b++) {
@@ -102,7 +96,7 @@ static void exact_dot(uint32_t type, int64_t n, const unsigned char *wr, const u
     if (type == WL_TYPE_Q5_0) {
         for (int64_t b = 0; b < n / WL_QK; b++) {
             const unsigned char *wb = wr + (size_t)b * bb, *xb = xr + (size_t)b * sizeof(wl_block_q8_0);
-            const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb)) * wl_fp16_to_fp32(wl_test_load_u16(xb));
+            const double d = (double)wl_fp16_to_fp32(wl_load_u16(wb)) * wl_fp16_to_fp32(wl_load_u16(xb));
             for (int j = 0; j < WL_QK; j++) {
                 const int nib = j < 16 ? wb[6 + j] & 15 : wb[6 + j - 16] >> 4;
                 const int q = nib | ((wb[2 + j / 8] >> (j % 8)) & 1) << 4;
@@ -118,8 +112,8 @@ static void exact_dot(uint32_t type, int64_t n, const unsigned char *wr, const u
         wl_block_q8_k x;
         memcpy(&x, xr + (size_t)b * sizeof x, sizeof x);
         if (type == WL_TYPE_Q4_K) {
-            const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb)) * x.d,
-                         dmin = (double)wl_fp16_to_fp32(wl_test_load_u16(wb + 2)) * x.d;
+            const double d = (double)wl_fp16_to_fp32(wl_load_u16(wb)) * x.d,
+                         dmin = (double)wl_fp16_to_fp32(wl_load_u16(wb + 2)) * x.d;
             for (int v = 0; v < WL_QK_K; v++) {
                 int sc, m;
                 wl_k4_scale_min(wb + 4, v / 32, &sc, &m);
@@ -130,7 +124,7 @@ static void exact_dot(uint32_t type, int64_t n, const unsigned char *wr, const u
                 *mag += fabs(d * sc * q * x.qs[v]) + fabs(dmin * m * x.qs[v]);
             }
         } else {
-            const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb + 208)) * x.d;
+            const double d = (double)wl_fp16_to_fp32(wl_load_u16(wb + 208)) * x.d;
             for (int v = 0; v < WL_QK_K; v++) {
                 const int h = v / 128, r = v % 128, l = r % 32, quarter = r / 32;
                 const unsigned char lo = wb[64 * h + l + 32 * (quarter % 2)];

@@ -56,13 +56,7 @@ static void fill_weights(unsigned char *w, int64_t rows, size_t row_bytes, int e
 static void fill_act(unsigned char *xq, int64_t n, int act, float d)
 {
     if (act == 2) {
-        for (int64_t b = 0; b < n / WL_QK; b++) {
-            wl_block_q8_0 blk;
-            blk.d = wl_fp32_to_fp16(d);
-            for (int i = 0; i < WL_QK; i++)
-                blk.qs[i] = (int8_t)((i / 3) % 2 ? 127 : -128);
-            memcpy(xq + (size_t)b * sizeof blk, &blk, sizeof blk);
-        }
+        wl_test_q8_0_extremes(xq, n, d);
         return;
     }
     float *x = malloc((size_t)n * sizeof *x);
@@ -82,7 +76,7 @@ static int exact_dot(int64_t n, const unsigned char *wr, const unsigned char *xr
     for (int64_t b = 0; b < n / WL_QK; b++) {
         const unsigned char *wb = wr + (size_t)b * sizeof(wl_block_q4_0);
         const unsigned char *xb = xr + (size_t)b * sizeof(wl_block_q8_0);
-        const double d = (double)wl_fp16_to_fp32(wl_test_load_u16(wb)) * wl_fp16_to_fp32(wl_test_load_u16(xb));
+        const double d = (double)wl_fp16_to_fp32(wl_load_u16(wb)) * wl_fp16_to_fp32(wl_load_u16(xb));
         special |= !isfinite(d);
         for (int j = 0; j < WL_QK; j++) {
             const int q = (j < 16 ? wb[2 + j] & 15 : wb[2 + j - 16] >> 4) - 8;
@@ -118,7 +112,8 @@ static void check(int64_t n, int64_t rows, int64_t r0, int64_t r1, int extreme, 
     fill_act(xq + 1, n, act, act == 2 ? 0.01f : 1.0f);
     for (int64_t i = 0; i < rows; i++)
         canon[i] = want[i] = got[i] = -12345.0f;
-    wl_kernels(WL_ISA_SCALAR)->matmul[WL_TYPE_Q4_0](n, w + 1, row_bytes, r0, r1, xq + 1, xs, 1, canon, (size_t)rows);
+    wl_kernels(WL_ISA_SCALAR)
+        ->matmul[WL_TYPE_Q4_0](n, w + 1, row_bytes, r0, r1, xq + 1, xs, 1, canon, (size_t)rows);
     wl_gemv_ref(WL_TYPE_Q4_0, n, w + 1, row_bytes, r0, r1, xq + 1, want);
     if (fast) {
         memset(prep, 0xa5, wl_gemv_prep_bytes(n)); /* every byte must be written */
