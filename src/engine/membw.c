@@ -1,6 +1,7 @@
 /* membw.c - the memory read-bandwidth probe (membw.h). */
 #include "engine/membw.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ struct wl_membw {
     unsigned char *buf;
     size_t bytes;
     int method;
-    uint64_t sink[64]; /* per thread: keeps the sums alive */
+    _Atomic uint64_t sink[64]; /* per thread (modulo 64): keeps the sums alive */
 };
 
 typedef uint64_t v16 __attribute__((vector_size(16)));
@@ -50,7 +51,7 @@ static uint64_t xor_narrow(const unsigned char *a, size_t len)
 /* 64-byte loads, four chains (AVX-512); with `prefetch` each line is also prefetched 16 KiB
  * ahead, as the decode GEMVs do. */
 __attribute__((target("avx512f"))) static inline uint64_t xor_avx512_body(const unsigned char *a, size_t len,
-                                                                        const int prefetch)
+                                                                          const int prefetch)
 {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i + 256 <= len; i += 256) {
@@ -66,7 +67,8 @@ __attribute__((target("avx512f"))) static inline uint64_t xor_avx512_body(const 
     return (uint64_t)_mm512_reduce_or_epi64(s);
 }
 
-__attribute__((target("avx512f"))) static uint64_t xor_avx512(const unsigned char *a, size_t len, int prefetch)
+__attribute__((target("avx512f"))) static uint64_t xor_avx512(const unsigned char *a, size_t len,
+                                                              int prefetch)
 {
     /* two copies of the loop, neither with a test inside */
     return prefetch ? xor_avx512_body(a, len, 1) : xor_avx512_body(a, len, 0);
@@ -109,7 +111,9 @@ static void probe_part(void *ctx, int ith, int nth)
                  last = pages * (size_t)(ith + 1) / (size_t)nth;
     const unsigned char *a = p->buf + first * PAGE;
     const size_t len = (last - first) * PAGE;
-    p->sink[ith % 64] = p->method == METHOD_NARROW ? xor_narrow(a, len) : xor_wide(a, len, p->method == METHOD_PREFETCH);
+    const uint64_t sum =
+        p->method == METHOD_NARROW ? xor_narrow(a, len) : xor_wide(a, len, p->method == METHOD_PREFETCH);
+    atomic_store_explicit(&p->sink[ith % 64], sum, memory_order_relaxed); /* > 64 threads share slots */
 }
 
 int wl_membw_create(size_t bytes, wl_membw **out)

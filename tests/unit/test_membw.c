@@ -28,8 +28,8 @@ static void check(size_t bytes, int threads)
 static void test_membw_sizes_and_threads(void **state)
 {
     (void)state;
-    check(0, 1);          /* rounds up to one page */
-    check(4096, 3);       /* fewer pages than threads */
+    check(0, 1);    /* rounds up to one page */
+    check(4096, 3); /* fewer pages than threads */
     check(3 * 4096 + 17, 2);
     check((size_t)8 << 20, 2);
     wl_membw_free(NULL);
