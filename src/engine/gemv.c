@@ -41,8 +41,8 @@ void wl_gemv_prepare(uint32_t type, int64_t n, const void *xq, void *prep)
 #endif
 }
 
-void wl_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *prep,
-             float *y)
+void wl_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+             const void *prep, float *y)
 {
     (void)type;
 #if defined(__x86_64__)
@@ -52,13 +52,6 @@ void wl_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r
 #endif
 }
 
-static uint16_t load_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* The 16 lanes of quad q of row wr against the activation row xb, into acc (gemv.h). */
 static void quad_ref(const unsigned char *wr, const unsigned char *xb, int64_t nb, int64_t q, float acc[16])
 {
@@ -66,23 +59,21 @@ static void quad_ref(const unsigned char *wr, const unsigned char *xb, int64_t n
         const int64_t b = 4 * q + l / 4;
         const int k = l % 4;
         int32_t isum = 0;
-        float d = 0.0f;
+        float d = 0.0f; /* past the row's end: 0, and isum 0 (gemv.h) */
         if (b < nb) {
             const unsigned char *blk = wr + (size_t)b * sizeof(wl_block_q4_0);
             const unsigned char *xblk = xb + (size_t)b * sizeof(wl_block_q8_0);
             const signed char *xs = (const signed char *)(xblk + 2);
             for (int i = 4 * k; i < 4 * k + 4; i++)
                 isum += ((blk[2 + i] & 15) - 8) * xs[i] + ((blk[2 + i] >> 4) - 8) * xs[i + WL_QK / 2];
-            d = wl_fp16_to_fp32(load_u16(blk)) * wl_fp16_to_fp32(load_u16(xblk)); /* rounds */
-        } else {
-            d = 0.0f * 0.0f;
+            d = wl_fp16_to_fp32(wl_load_u16(blk)) * wl_fp16_to_fp32(wl_load_u16(xblk)); /* rounds */
         }
         acc[l] = fmaf((float)isum, d, acc[l]);
     }
 }
 
-void wl_gemv_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
-                 float *y)
+void wl_gemv_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+                 const void *xq, float *y)
 {
     (void)type;
     const int64_t nb = n / WL_QK, nq = (nb + 3) / 4;

@@ -62,12 +62,12 @@ void wl_gemv_prepare(uint32_t type, int64_t n, const void *xq, void *prep);
 
 /* y[r] = dot(W row r, x) for r in [r0, r1); bit for bit wl_gemv_ref's result. Only when
  * wl_gemv_supported(). */
-void wl_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *prep,
-             float *y);
+void wl_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+             const void *prep, float *y);
 
 /* The scalar definition of wl_gemv's arithmetic (above), on the Q8_0 activation row xq itself;
  * Q4_0 weights, any CPU. */
-void wl_gemv_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
-                 float *y);
+void wl_gemv_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+                 const void *xq, float *y);
 
 #endif

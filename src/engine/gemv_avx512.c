@@ -17,15 +17,14 @@
  *
  * Loads: one 64-byte load at the quad and one 16-byte load for block 3, not two 64-byte ones:
  * with two line-crossing 64-byte loads per quad, the GEMV from memory ran at less than half the
- * speed it had in cache (13-24 against 62 GB/s, one thread), while this pair streams at the
- * speed of the read-bandwidth probe. */
+ * speed it had in cache (13-24 against 62 GB/s, one thread), while this pair streams at 85-92%
+ * of the read-bandwidth probe (membw.h). */
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "engine/gemv.h"
 #include "engine/gemv_impl.h"
-#include "engine/kernels_impl.h"
 #include "engine/quant.h"
 
 #if defined(__clang__)
@@ -75,10 +74,10 @@ void wl_gemv_prepare_avx512(int64_t n, const void *xq, void *prep)
                 lo[j] = hi[j] = _mm_setzero_si128();
             }
         }
-        const __m512i vlo = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_set_m128i(lo[1], lo[0])), _mm256_set_m128i(lo[3], lo[2]), 1);
-        const __m512i vhi = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_set_m128i(hi[1], hi[0])), _mm256_set_m128i(hi[3], hi[2]), 1);
+        const __m512i vlo = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(lo[1], lo[0])),
+                                               _mm256_set_m128i(lo[3], lo[2]), 1);
+        const __m512i vhi = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(hi[1], hi[0])),
+                                               _mm256_set_m128i(hi[3], hi[2]), 1);
         /* 8 * (sum of the 4 lo values + the 4 hi values of each lane), exact */
         const __m512i sums8 =
             _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, vlo), eights, vhi);
@@ -105,15 +104,16 @@ static inline quad_consts quad_consts_make(void)
     c.nibbles = _mm512_set_epi8(79, 78, 77, 76, 75, 74, 73, 72, 71, 70, 69, 68, 67, 66, 65, 64, /* j = 3 */
                                 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, /* j = 2 */
                                 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, /* j = 1 */
-                                17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);       /* j = 0 */
-    c.scales = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* unused */
+                                17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);        /* j = 0 */
+    c.scales = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,                 /* unused */
                                 27, 27, 27, 27, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0);
     c.low4 = _mm512_set1_epi8(0x0f);
     return c;
 }
 
 /* acc + the 16 lanes of the quad whose 64 + 16 bytes are A and B (gemv.h). */
-VBMI static inline __m512 quad_step(__m512i A, __m512i B, const prep_quad *p, const quad_consts *c, __m512 acc)
+VBMI static inline __m512 quad_step(__m512i A, __m512i B, const prep_quad *p, const quad_consts *c,
+                                    __m512 acc)
 {
     const __m512i v = _mm512_permutex2var_epi8(A, c->nibbles, B);
     const __m512i lo = _mm512_and_si512(v, c->low4);
@@ -124,7 +124,8 @@ VBMI static inline __m512 quad_step(__m512i A, __m512i B, const prep_quad *p, co
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_load_ps(p->d)), acc);
 }
 
-VBMI static inline __m512 full_quad(const unsigned char *wq, const prep_quad *p, const quad_consts *c, __m512 acc)
+VBMI static inline __m512 full_quad(const unsigned char *wq, const prep_quad *p, const quad_consts *c,
+                                    __m512 acc)
 {
     const __m512i A = _mm512_loadu_si512((const void *)wq);
     const __m512i B = _mm512_castsi128_si512(_mm_loadu_si128((const void *)(wq + 56)));
@@ -133,8 +134,8 @@ VBMI static inline __m512 full_quad(const unsigned char *wq, const prep_quad *p,
 
 /* The last quad of a row with 1..3 blocks: only their bytes are read (the row may end the
  * mapping); the rest of A is zero, so the missing blocks' scales are 0 as gemv.h says. */
-VBMI static inline __m512 part_quad(const unsigned char *wq, int blocks, const prep_quad *p, const quad_consts *c,
-                                    __m512 acc)
+VBMI static inline __m512 part_quad(const unsigned char *wq, int blocks, const prep_quad *p,
+                                    const quad_consts *c, __m512 acc)
 {
     const __mmask64 m = ((__mmask64)1 << (blocks * sizeof(wl_block_q4_0))) - 1;
     return quad_step(_mm512_maskz_loadu_epi8(m, wq), _mm512_setzero_si512(), p, c, acc);
