@@ -8,9 +8,12 @@
  *     x      += postnorm(Wdown (act(Wgate xn) * (Wup xn)))   xn = norm(x); act silu or gelu
  * logits = softcap(Wout norm(x) + bout) for the last token of the batch.
  *
- * Matrix products go through the kernel table (kernels.h) and are split by rows over the thread
- * pool; the small element-wise steps (ops.h) run on the calling thread. Attention
- * (attention.c) is split over (token, head) pairs. The KV cache keeps every position's rotated
+ * Matrix products go through the best kernel there is for them (the prefill GEMMs of gemm.h and
+ * gemm_k.h, the decode GEMV of gemv.h, else the kernel table of kernels.h) and are split by rows
+ * over the thread pool: a prompt's in one range per thread, decode's in blocks each thread
+ * streams in order and the others may steal (steal.h). The small per-token steps (ops.h) run on
+ * the pool for a prompt and on the calling thread for one token. Attention (attention.c) is
+ * split over (token, head) pairs, or groups of heads for one token. The KV cache keeps every position's rotated
  * key and value in IEEE half precision. The architecture only changes which of the optional
  * steps run and their constants (model.h); for llama every optional step is off, and the
  * arithmetic is that of the original llama-only pass bit for bit. */

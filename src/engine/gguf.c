@@ -896,12 +896,12 @@ int gguf_open_memory(const void *data, size_t size, gguf_file **out, wandler_err
 
 /* Maps the file read-only, at an address aligned to 2 MiB (the huge-page size of x86-64 and of
  * aarch64 with 4 KiB pages) and with MADV_HUGEPAGE, both hints to the kernel: when it reads the
- * file in, it may then use 2 MiB folios and map them whole. Decode streams every weight once per
- * token, and with physically contiguous weights the TLB covers more of them: measured on this
- * project's machine (Linux 6.18, ext4, Zen 5), the Q4_0 decode GEMV from a file the kernel had
- * read in this way ran at 39 GB/s on one core against 33-34 GB/s from the same file cached in
- * small pages. Pages the cache already holds stay as they are. Returns the mapping or
- * MAP_FAILED (errno set). */
+ * file in, it then uses 2 MiB folios (physically contiguous weights), and a kernel that can map
+ * file pages whole may do so. Decode streams every weight once per token: measured on this
+ * project's machine (Linux 6.18, ext4, Zen 5; the folios were huge, their mappings still 4 KiB
+ * page-table entries), the Q4_0 decode GEMV from a file the kernel had read in this way ran at
+ * 39 GB/s on one core against 33-34 GB/s from the same file cached in small pages. Pages the
+ * cache already holds stay as they are. Returns the mapping or MAP_FAILED (errno set). */
 static void *map_file(int fd, size_t size)
 {
     const size_t align = (size_t)2 << 20;
