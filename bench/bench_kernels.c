@@ -76,7 +76,8 @@ typedef struct {
     const void *x;
     size_t x_stride;
     float *y;
-    const void *gemv_prep; /* set: Q4_0 decode through wl_gemv (gemv.h) instead of matmul */
+    const void *gemv_prep; /* set: decode through wl_gemv (gemv.h) instead of matmul */
+    uint32_t type;          /* the weights' type (for wl_gemv) */
 } matmul_ctx;
 
 static void matmul_part(void *p, int ith, int nth)
@@ -87,7 +88,7 @@ static void matmul_part(void *p, int ith, int nth)
     if (r1 > c->rows)
         r1 = c->rows;
     if (r0 < r1 && c->gemv_prep)
-        wl_gemv(WL_TYPE_Q4_0, c->n, c->w, c->w_stride, r0, r1, c->gemv_prep, c->y);
+        wl_gemv(c->type, c->n, c->w, c->w_stride, r0, r1, c->gemv_prep, c->y);
     else if (r0 < r1)
         c->matmul(c->n, c->w, c->w_stride, r0, r1, c->x, c->x_stride, c->ntok, c->y,
                   (size_t)c->rows);
@@ -219,7 +220,8 @@ static void bench_gemv(wl_pool *pools[2], const char *isa_f, const char *type_f,
                         printf(" %10s", "-");
                         continue;
                     }
-                    matmul_ctx c = {k->matmul[type], n, rows, 1, w, row_bytes, x, x_stride, y, path ? prep : NULL};
+                    matmul_ctx c = {k->matmul[type], n, rows, 1, w, row_bytes, x, x_stride, y,
+                                    path ? prep : NULL, type};
                     double t = time_matmul(pools[p], &c, isa == WL_ISA_SCALAR || quick ? 0.3 : 1.0);
                     printf(" %10.1f", (double)(row_bytes * (size_t)rows) / t / 1e9);
                 }
@@ -264,7 +266,7 @@ static void bench_gemm(wl_pool *pools[2], const char *isa_f, const char *type_f,
                         continue;
                     }
                     matmul_ctx c = {k->matmul[type], n, rows, NTOK[i], w, row_bytes, x,
-                                    x_stride, y, NULL};
+                                    x_stride, y, NULL, type};
                     double t = time_matmul(pools[p], &c, quick ? 0.2 : 0.5);
                     printf(" %12.1f", 2.0 * (double)n * (double)rows * (double)NTOK[i] / t / 1e9);
                     fflush(stdout);

@@ -123,7 +123,7 @@ static int run_once(mode_run *r, int pp, int tg, int variant, wandler_error *err
         wandler_result_free(&res);
         return rc;
     }
-    r->pp.v[r->pp.n++] = res.timings.prefill_tokens_per_s;
+    series_add(&r->pp, res.timings.prefill_tokens_per_s);
     r->pp_tokens = res.usage.prompt_tokens;
     wandler_result_free(&res);
 
@@ -136,8 +136,8 @@ static int run_once(mode_run *r, int pp, int tg, int variant, wandler_error *err
         wandler_result_free(&res);
         return rc;
     }
-    r->tg.v[r->tg.n++] = res.timings.decode_tokens_per_s;
-    r->ttft.v[r->ttft.n++] = res.timings.time_to_first_token_ms;
+    series_add(&r->tg, res.timings.decode_tokens_per_s);
+    series_add(&r->ttft, res.timings.time_to_first_token_ms);
     wandler_result_free(&res);
     return WANDLER_OK;
 }
@@ -430,7 +430,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
                 double t0 = now_s();
                 if (engine_feed(c, m->hp.n_vocab, pp, d, logits, &rng, &err))
                     goto fail;
-                r->pp.v[r->pp.n++] = pp / (now_s() - t0);
+                series_add(&r->pp, pp / (now_s() - t0));
             }
             if (tg > 0) {
                 /* with the probe, in windows of BW_WINDOW tokens, each followed by a measurement of
@@ -451,7 +451,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
                         series_add(&r->frac, b > 0 && dt > 0 ? wbytes * w / dt / b : 0);
                     }
                 }
-                r->tg.v[r->tg.n++] = tg / t_decode;
+                series_add(&r->tg, tg / t_decode);
             }
         }
     }
