@@ -151,18 +151,19 @@ static int parse_modes(const char *s, int *modes, int *n)
         wandler_model_options o = wandler_model_options_default();
         if (cli_parse_mode("--modes", tok, &o) || *n == 3)
             return -1;
-        modes[(*n)++] = !o.use_worker ? WANDLER_MODE_INLINE
+        modes[(*n)++] = !o.use_worker                        ? WANDLER_MODE_INLINE
                         : o.worker == WANDLER_WORKER_PROCESS ? WANDLER_MODE_PROCESS
                                                              : WANDLER_MODE_THREAD;
     }
     return *n ? 0 : -1;
 }
 
-static void print_json(const char *model, const wandler_model_info *info, int threads, int pp, int tg, int reps,
-                       mode_run *runs, int n)
+static void print_json(const char *model, const wandler_model_info *info, int threads, int pp, int tg,
+                       int reps, mode_run *runs, int n)
 {
     const char *slash = strrchr(model, '/');
-    printf("{\"model\": \"%s\", \"model_path\": \"%s\", \"file_bytes\": %llu, \"n_params\": %llu, \"isa\": \"%s\", "
+    printf("{\"model\": \"%s\", \"model_path\": \"%s\", \"file_bytes\": %llu, \"n_params\": %llu, \"isa\": "
+           "\"%s\", "
            "\"threads\": %d, \"pp\": %d, \"tg\": %d, \"reps\": %d, ",
            slash ? slash + 1 : model, model, (unsigned long long)info->file_bytes,
            (unsigned long long)info->n_params, info->isa, threads, pp, tg, reps);
@@ -173,36 +174,40 @@ static void print_json(const char *model, const wandler_model_info *info, int th
            stddev(&runs[0].tg));
     for (int i = 0; i < n; i++) {
         const wandler_stats *s = &runs[i].stats;
-        printf("%s\"%s\": {\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, "
-               "\"tg_spread\": %.3f, \"ttft_ms\": %.3f, \"pp_tokens\": %d, \"load_ms\": %.3f, "
-               "\"rtt_mean_us\": %.2f, \"rtt_p99_us\": %.2f, \"frames_sent\": %llu, \"frames_received\": %llu, "
-               "\"bytes_sent\": %llu, \"bytes_received\": %llu, \"rss_bytes\": %llu, \"pss_bytes\": %llu, "
-               "\"ctx_bytes\": %llu, \"resident_before_load\": %.3f",
-               i ? ", " : "", cli_mode_name(runs[i].mode), median(&runs[i].pp), stddev(&runs[i].pp),
-               median(&runs[i].tg), stddev(&runs[i].tg), median(&runs[i].ttft), runs[i].pp_tokens, s->load_ms,
-               s->rtt_mean_us, s->rtt_p99_us, (unsigned long long)s->frames_sent,
-               (unsigned long long)s->frames_received, (unsigned long long)s->bytes_sent,
-               (unsigned long long)s->bytes_received, (unsigned long long)s->rss_bytes,
-               (unsigned long long)s->pss_bytes, (unsigned long long)s->ctx_bytes, s->resident_before_load);
+        printf(
+            "%s\"%s\": {\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, "
+            "\"tg_spread\": %.3f, \"ttft_ms\": %.3f, \"pp_tokens\": %d, \"load_ms\": %.3f, "
+            "\"rtt_mean_us\": %.2f, \"rtt_p99_us\": %.2f, \"frames_sent\": %llu, \"frames_received\": %llu, "
+            "\"bytes_sent\": %llu, \"bytes_received\": %llu, \"rss_bytes\": %llu, \"pss_bytes\": %llu, "
+            "\"ctx_bytes\": %llu, \"resident_before_load\": %.3f",
+            i ? ", " : "", cli_mode_name(runs[i].mode), median(&runs[i].pp), stddev(&runs[i].pp),
+            median(&runs[i].tg), stddev(&runs[i].tg), median(&runs[i].ttft), runs[i].pp_tokens, s->load_ms,
+            s->rtt_mean_us, s->rtt_p99_us, (unsigned long long)s->frames_sent,
+            (unsigned long long)s->frames_received, (unsigned long long)s->bytes_sent,
+            (unsigned long long)s->bytes_received, (unsigned long long)s->rss_bytes,
+            (unsigned long long)s->pss_bytes, (unsigned long long)s->ctx_bytes, s->resident_before_load);
         /* the model cache (a URL or hf:// model): was this mode's load a hit, what did it fetch */
         printf(", \"cache\": \"%s\", \"bytes_downloaded\": %llu, \"bytes_reused\": %llu}",
-               s->cache == WANDLER_CACHE_HIT ? "hit" : s->cache == WANDLER_CACHE_MISS ? "miss" : "none",
+               s->cache == WANDLER_CACHE_HIT    ? "hit"
+               : s->cache == WANDLER_CACHE_MISS ? "miss"
+                                                : "none",
                (unsigned long long)s->bytes_downloaded, (unsigned long long)s->bytes_reused);
     }
     printf("}}\n");
 }
 
-static void print_table(const char *model, const wandler_model_info *info, int pp, int tg, int reps, mode_run *runs,
-                        int n)
+static void print_table(const char *model, const wandler_model_info *info, int pp, int tg, int reps,
+                        mode_run *runs, int n)
 {
     printf("model: %s (%.1f MiB, %.1fM params, %s, %d threads), %d repetitions\n", model,
            info->file_bytes / 1048576.0, info->n_params / 1e6, info->isa, info->n_threads, reps);
-    printf("%-8s %22s %22s %10s %9s %17s %10s %12s %9s\n", "mode", "pp tok/s", "tg tok/s", "ttft ms", "load ms",
-           "rtt mean/p99 us", "frames", "rss/pss MiB", "ctx MiB");
+    printf("%-8s %22s %22s %10s %9s %17s %10s %12s %9s\n", "mode", "pp tok/s", "tg tok/s", "ttft ms",
+           "load ms", "rtt mean/p99 us", "frames", "rss/pss MiB", "ctx MiB");
     for (int i = 0; i < n; i++) {
         const wandler_stats *s = &runs[i].stats;
         char pps[32], tgs[32], rtt[32], mem[32];
-        snprintf(pps, sizeof pps, "%.1f ± %.1f (pp%d)", median(&runs[i].pp), stddev(&runs[i].pp), runs[i].pp_tokens);
+        snprintf(pps, sizeof pps, "%.1f ± %.1f (pp%d)", median(&runs[i].pp), stddev(&runs[i].pp),
+                 runs[i].pp_tokens);
         snprintf(tgs, sizeof tgs, "%.1f ± %.1f (tg%d)", median(&runs[i].tg), stddev(&runs[i].tg), tg);
         snprintf(rtt, sizeof rtt, s->rtt_samples ? "%.1f / %.1f" : "-", s->rtt_mean_us, s->rtt_p99_us);
         snprintf(mem, sizeof mem, s->rss_bytes ? "%.1f / %.1f" : "-", s->rss_bytes / 1048576.0,
@@ -308,32 +313,36 @@ static int engine_feed(wl_ctx *c, int n_vocab, int n, int pos, float *logits, un
 }
 
 static void print_engine_json(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
-                              int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs, double bw,
-                              double wbytes)
+                              int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs,
+                              double bw, double wbytes)
 {
     const char *slash = strrchr(model, '/');
     const double tg0 = tg > 0 ? median(&runs[0].tg) : 0;
-    printf("{\"model\": \"%s\", \"model_path\": \"%s\", \"file_bytes\": %zu, \"n_params\": %llu, \"arch\": \"%s\", "
+    printf("{\"model\": \"%s\", \"model_path\": \"%s\", \"file_bytes\": %zu, \"n_params\": %llu, \"arch\": "
+           "\"%s\", "
            "\"isa\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"reps\": %d, ",
-           slash ? slash + 1 : model, model, file_bytes, (unsigned long long)m->n_params, m->arch_name, isa, threads,
-           pp, tg, reps);
-    printf("\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, "
-           "\"read_bandwidth_gb_s\": %.3f, \"weight_bytes_per_token\": %.0f, \"tg_bandwidth_fraction\": %.4f, "
-           "\"depths\": [",
-           pp > 0 ? median(&runs[0].pp) : 0, stddev(&runs[0].pp), tg0, stddev(&runs[0].tg), bw / 1e9, wbytes,
-           runs[0].frac.n ? median(&runs[0].frac) : 0);
+           slash ? slash + 1 : model, model, file_bytes, (unsigned long long)m->n_params, m->arch_name, isa,
+           threads, pp, tg, reps);
+    printf(
+        "\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, "
+        "\"read_bandwidth_gb_s\": %.3f, \"weight_bytes_per_token\": %.0f, \"tg_bandwidth_fraction\": %.4f, "
+        "\"depths\": [",
+        pp > 0 ? median(&runs[0].pp) : 0, stddev(&runs[0].pp), tg0, stddev(&runs[0].tg), bw / 1e9, wbytes,
+        runs[0].frac.n ? median(&runs[0].frac) : 0);
     for (int i = 0; i < n_runs; i++) {
         const engine_run *r = &runs[i];
-        printf("%s{\"depth\": %d, \"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"pp_min\": %.3f, \"pp_max\": %.3f, "
+        printf("%s{\"depth\": %d, \"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"pp_min\": %.3f, "
+               "\"pp_max\": %.3f, "
                "\"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, \"tg_min\": %.3f, \"tg_max\": %.3f}",
-               i ? ", " : "", r->depth, median(&r->pp), stddev(&r->pp), series_min(&r->pp), series_max(&r->pp),
-               median(&r->tg), stddev(&r->tg), series_min(&r->tg), series_max(&r->tg));
+               i ? ", " : "", r->depth, median(&r->pp), stddev(&r->pp), series_min(&r->pp),
+               series_max(&r->pp), median(&r->tg), stddev(&r->tg), series_min(&r->tg), series_max(&r->tg));
     }
     printf("]}\n");
 }
 
-static void print_engine_table(const char *model, size_t file_bytes, const wl_model *m, const char *isa, int threads,
-                               int pp, int tg, int reps, const engine_run *runs, int n_runs, double bw, double wbytes)
+static void print_engine_table(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
+                               int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs,
+                               double bw, double wbytes)
 {
     printf("model: %s (%s, %.1f MiB, %.1fM params, %s, %d threads), %d repetitions\n", model, m->arch_name,
            file_bytes / 1048576.0, m->n_params / 1e6, isa, threads, reps);
@@ -346,13 +355,13 @@ static void print_engine_table(const char *model, size_t file_bytes, const wl_mo
             snprintf(at, sizeof at, " @ d%d", r->depth);
         if (pp > 0) {
             snprintf(name, sizeof name, "pp%d%s", pp, at);
-            printf("%-16s %12.2f %10.2f %10.2f %10.2f\n", name, median(&r->pp), stddev(&r->pp), series_min(&r->pp),
-                   series_max(&r->pp));
+            printf("%-16s %12.2f %10.2f %10.2f %10.2f\n", name, median(&r->pp), stddev(&r->pp),
+                   series_min(&r->pp), series_max(&r->pp));
         }
         if (tg > 0) {
             snprintf(name, sizeof name, "tg%d%s", tg, at);
-            printf("%-16s %12.2f %10.2f %10.2f %10.2f\n", name, median(&r->tg), stddev(&r->tg), series_min(&r->tg),
-                   series_max(&r->tg));
+            printf("%-16s %12.2f %10.2f %10.2f %10.2f\n", name, median(&r->tg), stddev(&r->tg),
+                   series_min(&r->tg), series_max(&r->tg));
         }
     }
     if (bw > 0) {
@@ -362,8 +371,8 @@ static void print_engine_table(const char *model, size_t file_bytes, const wl_mo
                    "(median over %d windows of up to %d tokens of each one's share of the bandwidth measured "
                    "right after it, min %.0f%%, max %.0f%%; the bound is %.1f tokens/s)\n",
                    wbytes / 1048576.0, tg, wbytes * median(&runs[0].tg) / 1e9, 100.0 * median(&runs[0].frac),
-                   runs[0].frac.n, BW_WINDOW, 100.0 * series_min(&runs[0].frac), 100.0 * series_max(&runs[0].frac),
-                   bw / wbytes);
+                   runs[0].frac.n, BW_WINDOW, 100.0 * series_min(&runs[0].frac),
+                   100.0 * series_max(&runs[0].frac), bw / wbytes);
     }
 }
 
@@ -381,8 +390,8 @@ static int parse_depths(const char *s, int *depths, int *n)
     return *n ? 0 : -1;
 }
 
-static int engine_bench(const char *model, int pp, int tg, int reps, int threads, const int *depths, int n_depths,
-                        int probe_bw, int json)
+static int engine_bench(const char *model, int pp, int tg, int reps, int threads, const int *depths,
+                        int n_depths, int probe_bw, int json)
 {
     wandler_error err;
     gguf_file *f = NULL;
@@ -459,11 +468,11 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
         series_add(&bw, wl_membw_measure(probe, pool, 3));
     const size_t file_bytes = (size_t)gguf_file_size(f);
     if (json)
-        print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths, median(&bw),
-                          wbytes);
+        print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths,
+                          median(&bw), wbytes);
     else
-        print_engine_table(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths, median(&bw),
-                           wbytes);
+        print_engine_table(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths,
+                           median(&bw), wbytes);
     status = 0;
     goto out;
 fail:
@@ -515,7 +524,8 @@ int cmd_bench(int argc, char **argv)
             if (!(v = cli_value(argc, argv, &i)))
                 return 2;
             if (parse_depths(v, depths, &n_depths)) {
-                fprintf(stderr, "wandler bench: --depth takes up to %d comma-separated token counts\n", MAX_DEPTHS);
+                fprintf(stderr, "wandler bench: --depth takes up to %d comma-separated token counts\n",
+                        MAX_DEPTHS);
                 return 2;
             }
         } else if (!strcmp(o, "--no-bw")) {
@@ -541,7 +551,8 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "wandler bench: nothing to measure (--pp 0 --tg 0)\n");
             return 2;
         }
-        return engine_bench(model, (int)pp, (int)tg, (int)reps, (int)threads, depths, n_depths, probe_bw, json);
+        return engine_bench(model, (int)pp, (int)tg, (int)reps, (int)threads, depths, n_depths, probe_bw,
+                            json);
     }
     pp = pp < 0 ? 128 : pp;
     tg = tg < 0 ? 64 : tg;

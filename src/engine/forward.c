@@ -13,10 +13,10 @@
  * over the thread pool: a prompt's in one range per thread, decode's in blocks each thread
  * streams in order and the others may steal (steal.h). The small per-token steps (ops.h) run on
  * the pool for a prompt and on the calling thread for one token. Attention (attention.c) is
- * split over (token, head) pairs, or groups of heads for one token. The KV cache keeps every position's rotated
- * key and value in IEEE half precision. The architecture only changes which of the optional
- * steps run and their constants (model.h); for llama every optional step is off, and the
- * arithmetic is that of the original llama-only pass bit for bit. */
+ * split over (token, head) pairs, or groups of heads for one token. The KV cache keeps every position's
+ * rotated key and value in IEEE half precision. The architecture only changes which of the optional steps run
+ * and their constants (model.h); for llama every optional step is off, and the arithmetic is that of the
+ * original llama-only pass bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,7 @@
  * finish a product together (a block of 1/8 of a thread's share), large enough that the kernel
  * table's decode GEMVs, which read four row streams a quarter of their range apart, keep long
  * streams (with blocks of 32 KiB the Q6_K output matrix ran at 29 against 74 GB/s). */
-#define DECODE_BLOCK_BYTES 65536 /* at least */
+#define DECODE_BLOCK_BYTES 65536   /* at least */
 #define DECODE_BLOCKS_PER_THREAD 8 /* about, for products of more than that many such blocks */
 
 /* ---- matrix products over the pool ---- */
@@ -97,10 +97,11 @@ static void mm_rows(const mm_task *t, const mm_job *jb, int64_t r0, int64_t r1)
     if (jb->gemv_prep)
         wl_gemv(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->gemv_prep, jb->y);
     else if (jb->prep)
-        wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y, jb->ldy);
+        wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
+                jb->ldy);
     else if (t->ntok >= WL_GEMM_K_MIN_TOKENS && wl_gemm_k_supported(t->kt->isa, jb->w->type))
-        wl_gemm_k(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride, t->ntok,
-                  jb->y, jb->ldy);
+        wl_gemm_k(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride,
+                  t->ntok, jb->y, jb->ldy);
     else
         t->kt->matmul[jb->w->type](jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->x, jb->x_stride,
                                    t->ntok, jb->y, jb->ldy);
@@ -203,8 +204,7 @@ static void quantize_token(wl_ctx *c, int t, const void *arg)
 
 /* Converts x (B, n) into the activation form weight type `type` pairs with; returns the rows and
  * their stride. F32 activations are used in place. */
-static const void *prepare_act(wl_ctx *c, uint32_t type, const float *x, int ntok, int64_t n,
-                               size_t *stride)
+static const void *prepare_act(wl_ctx *c, uint32_t type, const float *x, int ntok, int64_t n, size_t *stride)
 {
     uint32_t at = wl_act_type(type);
     if (at == WL_TYPE_F32) {
@@ -220,8 +220,8 @@ static const void *prepare_act(wl_ctx *c, uint32_t type, const float *x, int nto
 /* Runs up to three products that share the input x (B, n). The activation buffer holds one
  * conversion at a time, so products whose weights pair with different activation forms are
  * run in separate passes. With glu_up (n = 2: gate, up), finishes with y[0] = act(y[0]) * up. */
-static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const *w, float *const *y,
-                    int n, float *glu_up)
+static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const *w, float *const *y, int n,
+                    float *glu_up)
 {
     const int act = c->m->hp.ffn_act;
     int done[3] = {0, 0, 0}, passes = 0;
@@ -443,8 +443,8 @@ int wl_forward(wl_ctx *c, const int32_t *tokens, int n, int pos, float *logits, 
 
     embed(c, tokens, n);
     for (int t = 0; t < n; t++) {
-        wl_rope_table(c->rope_cs + (size_t)t * hp->n_rot, pos + t, hp->n_rot, hp->rope_base, hp->rope_freq_scale,
-                      c->rope_ff, hp->rope_attn_factor);
+        wl_rope_table(c->rope_cs + (size_t)t * hp->n_rot, pos + t, hp->n_rot, hp->rope_base,
+                      hp->rope_freq_scale, c->rope_ff, hp->rope_attn_factor);
         if (hp->n_swa > 0)
             wl_rope_table(c->rope_cs_swa + (size_t)t * hp->n_rot, pos + t, hp->n_rot, hp->rope_base_swa,
                           hp->rope_freq_scale_swa, c->rope_ff, hp->rope_attn_factor);
@@ -478,8 +478,7 @@ static int add_bytes(size_t *total, size_t n, size_t sz)
     return 0;
 }
 
-int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx **out,
-                  wandler_error *err)
+int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx **out, wandler_error *err)
 {
     *out = NULL;
     const wl_hparams *hp = &m->hp;
@@ -509,12 +508,14 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     /* the prepared activations of the prefill GEMM or the decode GEMV, once per weight type
      * (Q4_0, Q8_0) */
     size_t gemm_cap = wl_gemm_prep_bytes((int64_t)widest, (int64_t)B);
-    gemm_cap = wl_gemv_prep_bytes((int64_t)widest) > gemm_cap ? wl_gemv_prep_bytes((int64_t)widest) : gemm_cap;
+    gemm_cap =
+        wl_gemv_prep_bytes((int64_t)widest) > gemm_cap ? wl_gemv_prep_bytes((int64_t)widest) : gemm_cap;
     gemm_cap = (gemm_cap + 63) / 64 * 64;
     size_t total = 2 * gemm_cap;
     int bad = add_bytes(&total, kv_elems * 2, sizeof(uint16_t)) | add_bytes(&total, B * dim, sizeof(float)) |
               add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
-              add_bytes(&total, B * kv_dim * 2, sizeof(float)) | add_bytes(&total, B * qkv_dim, sizeof(float)) |
+              add_bytes(&total, B * kv_dim * 2, sizeof(float)) |
+              add_bytes(&total, B * qkv_dim, sizeof(float)) |
               add_bytes(&total, B * (ff + up_rows), sizeof(float)) |
               add_bytes(&total, (size_t)wl_att_chunks(pool), wl_att_scratch_bytes(hp->head_dim)) |
               add_bytes(&total, B * n_rot * 2, sizeof(float)) | add_bytes(&total, act_cap, 1);
@@ -533,7 +534,9 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     c->act_cap = act_cap;
     /* Llama 3 divisors, or LongRoPE's: the long ones when the context outgrows the original */
     const int n_orig = hp->n_ctx_orig > 0 ? hp->n_ctx_orig : hp->n_ctx_train;
-    c->rope_ff = m->rope_freqs ? m->rope_freqs : n_ctx > n_orig && m->rope_long ? m->rope_long : m->rope_short;
+    c->rope_ff = m->rope_freqs                    ? m->rope_freqs
+                 : n_ctx > n_orig && m->rope_long ? m->rope_long
+                                                  : m->rope_short;
     c->k_cache = calloc(kv_elems, sizeof(uint16_t));
     c->v_cache = calloc(kv_elems, sizeof(uint16_t));
     c->x = malloc(B * dim * sizeof(float));
@@ -553,11 +556,12 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     for (int i = 0; i < 2; i++)
         c->gemm_prep[i] = aligned_alloc(64, gemm_cap);
     c->steal = aligned_alloc(64, (size_t)wl_pool_size(pool) * sizeof *c->steal);
-    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->steal || !c->k_cache || !c->v_cache || !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) ||
-        !c->att || !c->hb || !c->hb2 || !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
+    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->steal || !c->k_cache || !c->v_cache || !c->x || !c->xn ||
+        !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) || !c->att || !c->hb || !c->hb2 ||
+        !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
         wl_ctx_free(c);
-        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory for a context of %d tokens (%zu bytes)",
-                        n_ctx, total);
+        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY,
+                        "out of memory for a context of %d tokens (%zu bytes)", n_ctx, total);
     }
     *out = c;
     return WANDLER_OK;

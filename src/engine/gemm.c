@@ -40,18 +40,19 @@ void wl_gemm_prepare(uint32_t type, int64_t n, const void *xq, size_t x_stride, 
 #endif
 }
 
-void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *prep,
-             int64_t ntok, float *y, size_t ldy)
+void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+             const void *prep, int64_t ntok, float *y, size_t ldy)
 {
 #if defined(__x86_64__)
     wl_gemm_avx512(type, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
 #else
-    (void)type, (void)n, (void)w, (void)w_stride, (void)r0, (void)r1, (void)prep, (void)ntok, (void)y, (void)ldy;
+    (void)type, (void)n, (void)w, (void)w_stride, (void)r0, (void)r1, (void)prep, (void)ntok, (void)y,
+        (void)ldy;
 #endif
 }
 
-void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
-                 size_t x_stride, int64_t ntok, float *y, size_t ldy)
+void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+                 const void *xq, size_t x_stride, int64_t ntok, float *y, size_t ldy)
 {
     const int64_t nb = n / WL_QK;
     const unsigned char *wb = w, *xb = xq;

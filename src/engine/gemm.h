@@ -55,13 +55,13 @@ void wl_gemm_prepare(uint32_t type, int64_t n, const void *xq, size_t x_stride, 
 
 /* y[t * ldy + r] = dot(W row r, token t) for r in [r0, r1), t in [0, ntok); bit for bit
  * wl_gemm_ref's result. Only when wl_gemm_supported(). */
-void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *prep,
-             int64_t ntok, float *y, size_t ldy);
+void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+             const void *prep, int64_t ntok, float *y, size_t ldy);
 
 /* The scalar definition of wl_gemm's arithmetic (above), on the Q8_0 activation rows xq
  * (x_stride bytes apart) themselves; Q4_0 and Q8_0 weights, any CPU. Same arguments as the
  * kernel table's matmul (kernels.h). */
-void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1, const void *xq,
-                 size_t x_stride, int64_t ntok, float *y, size_t ldy);
+void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
+                 const void *xq, size_t x_stride, int64_t ntok, float *y, size_t ldy);
 
 #endif

@@ -70,7 +70,8 @@ static inline float load_f32(const unsigned char *p)
     return v;
 }
 
-void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep)
+void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok,
+                            void *prep)
 {
     const int64_t nb = n / WL_QK;
     const int32_t c = type == WL_TYPE_Q4_0 ? 8 : 128;
@@ -124,14 +125,16 @@ WL_INLINE void unpack(const uint32_t type, const unsigned char *const *row, int 
         __m512i lo[4], hi[4];
         /* lo[k], hi[k]: 128-bit lane j = row 4j + k, so that the transposes put row i in lane i */
         for (int k = 0; k < 4; k++) {
-            const unsigned char *p0 = row[k] + o, *p1 = row[4 + k] + o, *p2 = row[8 + k] + o, *p3 = row[12 + k] + o;
+            const unsigned char *p0 = row[k] + o, *p1 = row[4 + k] + o, *p2 = row[8 + k] + o,
+                                *p3 = row[12 + k] + o;
             if (type == WL_TYPE_Q4_0) {
                 const __m512i v = load4(p0, p1, p2, p3);
                 lo[k] = _mm512_and_si512(v, _mm512_set1_epi8(0x0f));
                 hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f));
             } else {
                 lo[k] = _mm512_xor_si512(load4(p0, p1, p2, p3), _mm512_set1_epi8((char)0x80));
-                hi[k] = _mm512_xor_si512(load4(p0 + 16, p1 + 16, p2 + 16, p3 + 16), _mm512_set1_epi8((char)0x80));
+                hi[k] =
+                    _mm512_xor_si512(load4(p0 + 16, p1 + 16, p2 + 16, p3 + 16), _mm512_set1_epi8((char)0x80));
             }
         }
         transpose4(lo, out[b].g);
@@ -156,10 +159,14 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
         acc[t] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, y + (size_t)t * ldy);
     for (int b = 0; b < nblk; b++) {
         const wblock *wb = wt + b;
-        const __m512i w0 = _mm512_load_si512((const void *)&wb->g[0]), w1 = _mm512_load_si512((const void *)&wb->g[1]);
-        const __m512i w2 = _mm512_load_si512((const void *)&wb->g[2]), w3 = _mm512_load_si512((const void *)&wb->g[3]);
-        const __m512i w4 = _mm512_load_si512((const void *)&wb->g[4]), w5 = _mm512_load_si512((const void *)&wb->g[5]);
-        const __m512i w6 = _mm512_load_si512((const void *)&wb->g[6]), w7 = _mm512_load_si512((const void *)&wb->g[7]);
+        const __m512i w0 = _mm512_load_si512((const void *)&wb->g[0]),
+                      w1 = _mm512_load_si512((const void *)&wb->g[1]);
+        const __m512i w2 = _mm512_load_si512((const void *)&wb->g[2]),
+                      w3 = _mm512_load_si512((const void *)&wb->g[3]);
+        const __m512i w4 = _mm512_load_si512((const void *)&wb->g[4]),
+                      w5 = _mm512_load_si512((const void *)&wb->g[5]);
+        const __m512i w6 = _mm512_load_si512((const void *)&wb->g[6]),
+                      w7 = _mm512_load_si512((const void *)&wb->g[7]);
         const __m512 wd = _mm512_load_ps((const void *)&wb->d);
         UNROLL_TOKENS
         for (int t = 0; t < T; t++) {
@@ -182,8 +189,8 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
 }
 
-WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
-                         const void *prep, int64_t ntok, float *y, size_t ldy)
+WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0,
+                         int64_t r1, const void *prep, int64_t ntok, float *y, size_t ldy)
 {
     const int64_t nb = n / WL_QK;
     const size_t bb = type == WL_TYPE_Q4_0 ? sizeof(wl_block_q4_0) : sizeof(wl_block_q8_0);
@@ -221,23 +228,23 @@ WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w
                 const unsigned char *xt = x + (size_t)t * xs;
                 float *yt = y + (size_t)t * ldy + (size_t)r;
                 switch (ntok - t < TT ? ntok - t : TT) {
-#define CASE(T_)                                                                                   \
-    case T_:                                                                                       \
-        tokens(T_, buf, nblk, xt, xs, yt, ldy, m, kb == 0);                                        \
+#define CASE(T_)                                                                                             \
+    case T_:                                                                                                 \
+        tokens(T_, buf, nblk, xt, xs, yt, ldy, m, kb == 0);                                                  \
         break;
-                    CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
+                    CASE(1)
+                    CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
 #if TT >= 8
-                    CASE(7) CASE(8)
+                        CASE(7) CASE(8)
 #endif
 #if TT >= 10
-                    CASE(9) CASE(10)
+                            CASE(9) CASE(10)
 #endif
 #if TT >= 12
-                    CASE(11) CASE(12)
+                                CASE(11) CASE(12)
 #endif
 #undef CASE
-                default:
-                    break;
+                                    default : break;
                 }
             }
         }

@@ -13,7 +13,8 @@
 
 #if defined(__x86_64__)
 /* gemm_avx512.c: Q8_0 and Q4_0 weights; AVX-512 F/BW/VL/DQ + VNNI. */
-void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok, void *prep);
+void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok,
+                            void *prep);
 void wl_gemm_avx512(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                     const void *prep, int64_t ntok, float *y, size_t ldy);
 #endif

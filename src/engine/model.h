@@ -20,11 +20,11 @@
 /* A weight matrix (or vector) inside the mapping. Row r of a matrix holds the weights of
  * output r: ne[0] values of `type`, row_bytes apart. */
 typedef struct wl_tensor {
-    const char *name;  /* the GGUF tensor name */
-    uint32_t type;     /* enum wl_type */
-    int64_t ne[4];     /* ne[0] = row length (inputs), ne[1] = rows (outputs) */
-    size_t row_bytes;  /* bytes of one row */
-    const void *data;  /* into the mapping */
+    const char *name; /* the GGUF tensor name */
+    uint32_t type;    /* enum wl_type */
+    int64_t ne[4];    /* ne[0] = row length (inputs), ne[1] = rows (outputs) */
+    size_t row_bytes; /* bytes of one row */
+    const void *data; /* into the mapping */
 } wl_tensor;
 
 enum wl_arch {
@@ -49,34 +49,34 @@ const char *wl_arch_name(int arch);
 int wl_arch_from_name(const char *name, size_t len);
 
 typedef struct wl_hparams {
-    int arch;          /* enum wl_arch */
-    int n_vocab;       /* tokens in the vocabulary = rows of the embedding */
-    int n_ctx_train;   /* context length the model was trained with */
-    int n_embd;        /* width of the residual stream, "dim" */
+    int arch;        /* enum wl_arch */
+    int n_vocab;     /* tokens in the vocabulary = rows of the embedding */
+    int n_ctx_train; /* context length the model was trained with */
+    int n_embd;      /* width of the residual stream, "dim" */
     int n_layer;
-    int n_head;        /* query heads */
-    int n_head_kv;     /* key/value heads (grouped-query attention: n_head % n_head_kv == 0) */
-    int head_dim;      /* attention.key_length (= value_length); n_embd / n_head when absent */
-    int n_ff;          /* hidden width of the feed-forward network */
-    int n_rot;         /* dimensions of each head that RoPE rotates (<= head_dim, even) */
-    int rope_neox;     /* 0: RoPE rotates pairs (x[2i], x[2i+1]) (llama); 1: pairs
-                        * (x[i], x[i + n_rot/2]) (NeoX style: qwen, gemma, phi3) */
-    float norm_eps;    /* RMSNorm epsilon */
-    float rope_base;       /* RoPE frequency base of the global (full-attention) layers */
-    float rope_base_swa;   /* ... of the sliding-window layers */
-    float rope_freq_scale; /* linear RoPE scaling of the global layers: angles * this (1 = none) */
+    int n_head;                /* query heads */
+    int n_head_kv;             /* key/value heads (grouped-query attention: n_head % n_head_kv == 0) */
+    int head_dim;              /* attention.key_length (= value_length); n_embd / n_head when absent */
+    int n_ff;                  /* hidden width of the feed-forward network */
+    int n_rot;                 /* dimensions of each head that RoPE rotates (<= head_dim, even) */
+    int rope_neox;             /* 0: RoPE rotates pairs (x[2i], x[2i+1]) (llama); 1: pairs
+                                * (x[i], x[i + n_rot/2]) (NeoX style: qwen, gemma, phi3) */
+    float norm_eps;            /* RMSNorm epsilon */
+    float rope_base;           /* RoPE frequency base of the global (full-attention) layers */
+    float rope_base_swa;       /* ... of the sliding-window layers */
+    float rope_freq_scale;     /* linear RoPE scaling of the global layers: angles * this (1 = none) */
     float rope_freq_scale_swa; /* ... of the sliding-window layers */
-    float rope_attn_factor;/* cos and sin are multiplied by this (LongRoPE's factor; 1 = none) */
-    int n_ctx_orig;        /* rope.scaling.original_context_length: a context longer than this
-                            * uses the long LongRoPE factors (0 = n_ctx_train) */
-    int n_swa;             /* sliding window of the SWA layers: the query at position p sees keys
-                            * at p' with p - p' < n_swa; 0 when no layer slides */
-    float embd_scale;      /* token embeddings are multiplied by this (gemma: sqrt(n_embd)) */
-    float q_scale;         /* queries are multiplied by this after RoPE (1 = not at all) */
-    float kq_scale;        /* attention scores q.k are multiplied by this */
-    float attn_softcap;    /* attention scores s -> c tanh(s / c) (gemma2); 0 = off */
-    float final_softcap;   /* logits likewise (gemma2, some gemma3); 0 = off */
-    int ffn_act;           /* enum wl_ffn_act */
+    float rope_attn_factor;    /* cos and sin are multiplied by this (LongRoPE's factor; 1 = none) */
+    int n_ctx_orig;            /* rope.scaling.original_context_length: a context longer than this
+                                * uses the long LongRoPE factors (0 = n_ctx_train) */
+    int n_swa;                 /* sliding window of the SWA layers: the query at position p sees keys
+                                * at p' with p - p' < n_swa; 0 when no layer slides */
+    float embd_scale;          /* token embeddings are multiplied by this (gemma: sqrt(n_embd)) */
+    float q_scale;             /* queries are multiplied by this after RoPE (1 = not at all) */
+    float kq_scale;            /* attention scores q.k are multiplied by this */
+    float attn_softcap;        /* attention scores s -> c tanh(s / c) (gemma2); 0 = off */
+    float final_softcap;       /* logits likewise (gemma2, some gemma3); 0 = off */
+    int ffn_act;               /* enum wl_ffn_act */
 } wl_hparams;
 
 /* One transformer block. Vectors point into the model's owned F32 storage; matrices into the
@@ -131,8 +131,7 @@ typedef struct wl_ctx wl_ctx;
 
 /* Creates the state of one sequence of at most n_ctx tokens (KV cache + scratch) computing
  * with `pool` (borrowed) and kernel family `isa`. Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
-int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx **out,
-                  wandler_error *err);
+int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx **out, wandler_error *err);
 void wl_ctx_free(wl_ctx *c);
 
 int wl_ctx_n_ctx(const wl_ctx *c);
@@ -146,7 +145,6 @@ int wl_ctx_max_batch(const wl_ctx *c);
  * into the cache (the cache must already hold positions 0..pos-1), and writes the logits of the
  * last token to logits[n_vocab] (when logits is not NULL). n <= wl_ctx_max_batch(), pos + n <=
  * n_ctx, and every token < n_vocab (checked: INVALID_ARGUMENT). */
-int wl_forward(wl_ctx *c, const int32_t *tokens, int n, int pos, float *logits,
-               wandler_error *err);
+int wl_forward(wl_ctx *c, const int32_t *tokens, int n, int pos, float *logits, wandler_error *err);
 
 #endif

@@ -86,7 +86,8 @@ int wl_session_open(const char *source, const wl_source_opts *src, int n_threads
         (rc = report(hooks, WANDLER_STAGE_TENSORS, 0, n_tensors, err)) ||
         (rc = wl_model_load(s->file, &s->model, err)) ||
         (rc = report(hooks, WANDLER_STAGE_TENSORS, n_tensors, n_tensors, err)) ||
-        (rc = wl_vocab_load(s->file, &s->vocab, err)) || (rc = report(hooks, WANDLER_STAGE_WARMUP, 0, 1, err)))
+        (rc = wl_vocab_load(s->file, &s->vocab, err)) ||
+        (rc = report(hooks, WANDLER_STAGE_WARMUP, 0, 1, err)))
         goto fail;
 
     gguf_str tpl;
@@ -105,7 +106,7 @@ int wl_session_open(const char *source, const wl_source_opts *src, int n_threads
 
     s->n_threads = n_threads > 0 ? n_threads : wl_cpu_count();
     s->n_ctx = context_length > 0 ? context_length
-                                        : (hp->n_ctx_train < DEFAULT_MAX_CTX ? hp->n_ctx_train : DEFAULT_MAX_CTX);
+                                  : (hp->n_ctx_train < DEFAULT_MAX_CTX ? hp->n_ctx_train : DEFAULT_MAX_CTX);
     s->isa = wl_isa_best();
     if ((rc = wl_pool_create(s->n_threads, &s->pool, err)) ||
         (rc = wl_ctx_create(s->model, s->n_ctx, s->pool, s->isa, &s->ctx, err)))
@@ -155,16 +156,16 @@ size_t wl_session_ctx_bytes(const wl_session *s)
            (size_t)s->model->hp.n_vocab * sizeof *s->logits;
 }
 
-int wl_session_eval(wl_session *s, const int32_t *tokens, int n, const wl_stop_check *stop,
-                    int *n_evaluated, wandler_error *err)
+int wl_session_eval(wl_session *s, const int32_t *tokens, int n, const wl_stop_check *stop, int *n_evaluated,
+                    wandler_error *err)
 {
     if (n_evaluated)
         *n_evaluated = 0;
     if (n < 1)
         return wl_error(err, WANDLER_ERR_INVALID_ARGUMENT, "nothing to evaluate");
     if (n > s->n_ctx)
-        return wl_error(err, WANDLER_ERR_CONTEXT_FULL, "%d tokens do not fit the context window of %d",
-                        n, s->n_ctx);
+        return wl_error(err, WANDLER_ERR_CONTEXT_FULL, "%d tokens do not fit the context window of %d", n,
+                        s->n_ctx);
 
     /* keep the longest common prefix; at least the last token is run to produce its logits
      * unless the cache already ends exactly there */

@@ -23,11 +23,14 @@ int wl_write_error(wandler_error *err, int e, const char *what, const char *path
 {
     /* EFBIG: the process's file size limit (ulimit -f); like a full disk, the fix is room */
     if (e == ENOSPC || e == EDQUOT || e == EFBIG)
-        return wl_error(err, WANDLER_ERR_DISK_FULL, "%s %s: %s (free some space; the download resumes where it stopped)",
-                        what, path, strerror(e));
+        return wl_error(err, WANDLER_ERR_DISK_FULL,
+                        "%s %s: %s (free some space; the download resumes where it stopped)", what, path,
+                        strerror(e));
     if (e == ELOOP)
-        return wl_error(err, WANDLER_ERR_IO, "%s %s: it is a symbolic link, and the cache does not write through "
-                        "links (delete it, or use wandler rm)", what, path);
+        return wl_error(err, WANDLER_ERR_IO,
+                        "%s %s: it is a symbolic link, and the cache does not write through "
+                        "links (delete it, or use wandler rm)",
+                        what, path);
     return wl_error(err, WANDLER_ERR_IO, "%s %s: %s", what, path, strerror(e));
 }
 
@@ -132,8 +135,10 @@ int wl_cache_meta_read(const char *path, wl_cache_meta *m)
             continue;
         *sp = '\0';
         const char *key = line, *val = sp + 1;
-        char **slot = !strcmp(key, "source") ? &m->source : !strcmp(key, "url") ? &m->url
-                                                            : !strcmp(key, "etag") ? &m->etag : NULL;
+        char **slot = !strcmp(key, "source") ? &m->source
+                      : !strcmp(key, "url")  ? &m->url
+                      : !strcmp(key, "etag") ? &m->etag
+                                             : NULL;
         if (slot) {
             free(*slot);
             if (!(*slot = strdup(val)))
@@ -299,8 +304,13 @@ static void add_item(walk_state *w, char *path, wl_cache_meta *meta, int complet
     listing_item *it = &w->items[w->n++];
     it->path = path;
     it->meta = *meta;
-    it->l = (wl_cache_listing){.source = meta->source ? meta->source : "?", .path = path, .complete = complete,
-                               .bytes = bytes, .total = meta->size, .sha256 = meta->sha256, .time = meta->time};
+    it->l = (wl_cache_listing){.source = meta->source ? meta->source : "?",
+                               .path = path,
+                               .complete = complete,
+                               .bytes = bytes,
+                               .total = meta->size,
+                               .sha256 = meta->sha256,
+                               .time = meta->time};
 }
 
 static void visit(walk_state *w, const char *fpath)
