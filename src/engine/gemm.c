@@ -51,6 +51,16 @@ void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r
 #endif
 }
 
+void wl_gemm_r16(int64_t n, const void *w, int64_t r0, int64_t r1, const void *prep, int64_t ntok, float *y,
+                 size_t ldy)
+{
+#if defined(__x86_64__)
+    wl_gemm_r16_avx512(n, w, r0, r1, prep, ntok, y, ldy);
+#else
+    (void)n, (void)w, (void)r0, (void)r1, (void)prep, (void)ntok, (void)y, (void)ldy;
+#endif
+}
+
 void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                  const void *xq, size_t x_stride, int64_t ntok, float *y, size_t ldy)
 {

@@ -64,4 +64,12 @@ void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r
 void wl_gemm_ref(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                  const void *xq, size_t x_stride, int64_t ntok, float *y, size_t ldy);
 
+/* The same product over a Q4_0 matrix repacked in R16 (repack.h; w: its first group), for any
+ * ntok >= 1 (one token streams the groups once: the decode GEMV of repacked weights) and any
+ * rows [r0, r1) (whole groups are best). prep as wl_gemm_prepare(WL_TYPE_Q4_0, ...) made it, also
+ * for one token. Bit for bit wl_gemm_ref's result on the rows before repacking. Only when
+ * wl_gemm_supported(isa, WL_TYPE_Q4_0). */
+void wl_gemm_r16(int64_t n, const void *w, int64_t r0, int64_t r1, const void *prep, int64_t ntok, float *y,
+                 size_t ldy);
+
 #endif

@@ -33,6 +33,7 @@
 #include "engine/gemm_impl.h"
 #include "engine/kernels_impl.h"
 #include "engine/quant.h"
+#include "engine/repack.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -43,7 +44,15 @@
 #define UNROLL_TOKENS _Pragma("GCC unroll 12")
 #endif
 
-#define TR 16 /* rows per tile: the lanes of a zmm */
+#define TR 16 /* rows per tile: the lanes of a zmm (= WL_R16_ROWS) */
+/* Bytes ahead that decode over R16 prefetches (into L1; the hardware prefetcher alone leaves a
+ * thread well short of memory's speed, as for gemv.h's GEMV) */
+#ifndef GEMV_R16_HINT
+#define GEMV_R16_HINT _MM_HINT_T0
+#endif
+#ifndef GEMV_R16_PREFETCH
+#define GEMV_R16_PREFETCH 16384
+#endif
 #ifndef TT
 #define TT 8 /* tokens per inner tile (even, 6 to 12) */
 #endif
@@ -147,6 +156,21 @@ WL_INLINE void unpack(const uint32_t type, const unsigned char *const *row, int 
     }
 }
 
+/* The same rearrangement from R16 records (repack.h), which already hold each lane's bytes:
+ * blocks [0, nblk) from rec on. */
+static inline void unpack_r16(const unsigned char *rec, int nblk, wblock *out)
+{
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int b = 0; b < nblk; b++, rec += WL_R16_RECORD) {
+        for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(rec + 32 + 64 * c));
+            out[b].g[c] = _mm512_and_si512(v, low4);
+            out[b].g[4 + c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        }
+        out[b].d = _mm512_cvtph_ps(_mm256_loadu_si256((const void *)rec));
+    }
+}
+
 /* T tokens x 16 rows over the nblk rearranged blocks wt. x: the first token's prepared record
  * of the first block (tokens xs bytes apart); y: the output of (first token, first row); m: the
  * rows that exist; first: the accumulators start at 0, else at y. */
@@ -189,42 +213,66 @@ WL_INLINE void tokens(const int T, const wblock *wt, int nblk, const unsigned ch
         _mm512_mask_storeu_ps(y + (size_t)t * ldy, m, acc[t]);
 }
 
-WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0,
-                         int64_t r1, const void *prep, int64_t ntok, float *y, size_t ldy)
+/* Issues the prefetches into L2 of bytes [lo, hi) of p (lines). */
+static inline void prefetch_l2(const unsigned char *p, size_t lo, size_t hi)
+{
+    for (size_t o = lo & ~(size_t)63; o < hi; o += 64)
+        _mm_prefetch((const char *)p + o, _MM_HINT_T1);
+}
+
+/* Rows [r0, r1) of the product: with layout WL_LAYOUT_ROWS, w holds rows w_stride bytes apart
+ * (Q4_0 or Q8_0) and r0 best starts a tile; with WL_LAYOUT_R16, w is a Q4_0 matrix in R16
+ * (repack.h) and the tiles are its groups (a partial group at either end is masked). */
+WL_INLINE void gemm_type(const uint32_t type, const int layout, int64_t n, const void *w, size_t w_stride,
+                         int64_t r0, int64_t r1, const void *prep, int64_t ntok, float *y, size_t ldy)
 {
     const int64_t nb = n / WL_QK;
     const size_t bb = type == WL_TYPE_Q4_0 ? sizeof(wl_block_q4_0) : sizeof(wl_block_q8_0);
     const size_t xs = (size_t)nb * WL_GEMM_PREP_BLOCK;
+    const int r16 = layout == WL_LAYOUT_R16;
+    const unsigned char *wb = w;
     wblock buf[KB];
-    for (int64_t r = r0; r < r1; r += TR) {
-        const int R = (int)(r1 - r < TR ? r1 - r : TR);
-        const __mmask16 m = (__mmask16)((1u << R) - 1);
+    for (int64_t r = r16 ? r0 / TR * TR : r0; r < r1; r += TR) {
+        /* the tile's lanes are rows r..r+15; m: the ones in [r0, r1) */
+        const int R = (int)(r1 - r < TR ? r1 - r : TR), skip = r < r0 ? (int)(r0 - r) : 0;
+        const __mmask16 m = (__mmask16)(((1u << R) - 1) & ~((1u << skip) - 1));
         const unsigned char *row[TR];
-        for (int i = 0; i < TR; i++)
-            row[i] = (const unsigned char *)w + (size_t)(r + (i < R ? i : R - 1)) * w_stride;
+        if (!r16)
+            for (int i = 0; i < TR; i++)
+                row[i] = wb + (size_t)(r + (i < R ? i : R - 1)) * w_stride;
         for (int64_t kb = 0; kb < nb; kb += KB) {
             const int nblk = (int)(nb - kb < KB ? nb - kb : KB);
-            const unsigned char *rowk[TR];
-            for (int i = 0; i < TR; i++)
-                rowk[i] = row[i] + (size_t)kb * bb;
-            unpack(type, rowk, nblk, buf);
             /* the next chunk's weights (this tile's next blocks, or the next tile's first ones)
-             * are fetched into L2 while this chunk is used, a few rows per token tile: the
+             * are fetched into L2 while this chunk is used, a part per token tile: the
              * rearrangement would otherwise wait for memory at every chunk */
             const int64_t pr = kb + KB < nb ? r : r + TR, pk = kb + KB < nb ? kb + KB : 0;
-            const int prows = pr < r1 ? (int)(r1 - pr < TR ? r1 - pr : TR) : 0;
+            const int prows = pr < r1 ? (int)(r1 - pr < TR ? r1 - pr : TR) : 0; /* rows layout */
             const size_t pbytes = (size_t)(nb - pk < KB ? nb - pk : KB) * bb;
-            const unsigned char *pw = (const unsigned char *)w + (size_t)pr * w_stride + (size_t)pk * bb;
+            const unsigned char *pw;
+            if (r16) {
+                const unsigned char *rec = wb + (size_t)(r / TR * nb + kb) * WL_R16_RECORD;
+                unpack_r16(rec, nblk, buf);
+                pw = rec + (size_t)nblk * WL_R16_RECORD; /* records follow each other */
+            } else {
+                const unsigned char *rowk[TR];
+                for (int i = 0; i < TR; i++)
+                    rowk[i] = row[i] + (size_t)kb * bb;
+                unpack(type, rowk, nblk, buf);
+                pw = wb + (size_t)pr * w_stride + (size_t)pk * bb;
+            }
             const int64_t groups = (ntok + TT - 1) / TT;
             int pi = 0;
             const unsigned char *x = (const unsigned char *)prep + (size_t)kb * WL_GEMM_PREP_BLOCK;
             for (int64_t t = 0, g = 0; t < ntok; t += TT, g++) {
-                for (const int pe = (int)((g + 1) * prows / groups); pi < pe; pi++) {
-                    const unsigned char *p = pw + (size_t)pi * w_stride;
-                    for (size_t o = 0; o < pbytes; o += 64)
-                        _mm_prefetch((const char *)p + o, _MM_HINT_T1);
-                    _mm_prefetch((const char *)p + pbytes - 1, _MM_HINT_T1);
-                }
+                if (r16) { /* R16: the next chunk's records, contiguous, 16 rows each */
+                    const size_t all = pr < r1 ? (size_t)TR * pbytes : 0;
+                    prefetch_l2(pw, all * (size_t)g / (size_t)groups, all * (size_t)(g + 1) / (size_t)groups);
+                } else
+                    for (const int pe = (int)((g + 1) * prows / groups); pi < pe; pi++) {
+                        const unsigned char *p = pw + (size_t)pi * w_stride;
+                        prefetch_l2(p, 0, pbytes);
+                        _mm_prefetch((const char *)p + pbytes - 1, _MM_HINT_T1);
+                    }
                 const unsigned char *xt = x + (size_t)t * xs;
                 float *yt = y + (size_t)t * ldy + (size_t)r;
                 switch (ntok - t < TT ? ntok - t : TT) {
@@ -251,11 +299,57 @@ WL_INLINE void gemm_type(const uint32_t type, int64_t n, const void *w, size_t w
     }
 }
 
+/* Decode over R16 (one token): groups stream through once, each block's four 64-byte loads of
+ * nibbles meeting the token's quant bytes broadcast (8 vpdpbusd), with no rearrangement.
+ * The high nibbles go in masked in place (x16: byte & 0xf0) into their own sum, which is
+ * divided back exactly (a multiple of 16) before the two sums meet: one operation fewer per
+ * load than shifting them down. Then, as in tokens(): acc = fma(cvt(isum), d_w * d_x, acc), one
+ * chain per row in block order (wl_gemm_ref). */
+static void gemv_r16(int64_t n, const unsigned char *w, int64_t r0, int64_t r1, const unsigned char *prep,
+                     float *y)
+{
+    const int64_t nb = n / WL_QK;
+    const __m512i low4 = _mm512_set1_epi8(0x0f);
+    for (int64_t r = r0 / TR * TR; r < r1; r += TR) {
+        const int R = (int)(r1 - r < TR ? r1 - r : TR), skip = r < r0 ? (int)(r0 - r) : 0;
+        const __mmask16 m = (__mmask16)(((1u << R) - 1) & ~((1u << skip) - 1));
+        const unsigned char *rec = w + (size_t)(r / TR * nb) * WL_R16_RECORD;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, rec += WL_R16_RECORD) {
+            const unsigned char *xb = prep + (size_t)b * WL_GEMM_PREP_BLOCK;
+            for (int l = 0; l < WL_R16_RECORD; l += 64)
+                _mm_prefetch((const char *)rec + GEMV_R16_PREFETCH + l, GEMV_R16_HINT);
+            __m512i lo = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT)), hi = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                const __m512i v = _mm512_loadu_si512((const void *)(rec + 32 + 64 * c));
+                lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low4),
+                                         _mm512_set1_epi32(load_i32(xb + 4 * c)));
+                hi = _mm512_dpbusd_epi32(hi, _mm512_andnot_si512(low4, v),
+                                         _mm512_set1_epi32(load_i32(xb + 16 + 4 * c)));
+            }
+            const __m512i s = _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4));
+            const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const void *)rec)),
+                                           _mm512_set1_ps(load_f32(xb + WL_GEMM_PREP_D)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc);
+        }
+        _mm512_mask_storeu_ps(y + r, m, acc);
+    }
+}
+
 void wl_gemm_avx512(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                     const void *prep, int64_t ntok, float *y, size_t ldy)
 {
     if (type == WL_TYPE_Q4_0)
-        gemm_type(WL_TYPE_Q4_0, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
+        gemm_type(WL_TYPE_Q4_0, WL_LAYOUT_ROWS, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
     else
-        gemm_type(WL_TYPE_Q8_0, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
+        gemm_type(WL_TYPE_Q8_0, WL_LAYOUT_ROWS, n, w, w_stride, r0, r1, prep, ntok, y, ldy);
+}
+
+void wl_gemm_r16_avx512(int64_t n, const void *w, int64_t r0, int64_t r1, const void *prep, int64_t ntok,
+                        float *y, size_t ldy)
+{
+    if (ntok == 1)
+        gemv_r16(n, w, r0, r1, prep, y);
+    else
+        gemm_type(WL_TYPE_Q4_0, WL_LAYOUT_R16, n, w, 0, r0, r1, prep, ntok, y, ldy);
 }

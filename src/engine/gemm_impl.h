@@ -17,6 +17,8 @@ void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_s
                             void *prep);
 void wl_gemm_avx512(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r0, int64_t r1,
                     const void *prep, int64_t ntok, float *y, size_t ldy);
+void wl_gemm_r16_avx512(int64_t n, const void *w, int64_t r0, int64_t r1, const void *prep, int64_t ntok,
+                        float *y, size_t ldy);
 #endif
 
 #endif
