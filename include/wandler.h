@@ -296,6 +296,13 @@ WANDLER_API wandler_model_options wandler_model_options_default(void);
  * Progress: RESOLVE, DOWNLOAD (with bytes_per_s), VERIFY, then the load stages; returning
  * nonzero from on_progress, or timeout_ms running out, stops a transfer within ~100 ms.
  * wandler_model_stats() reports whether the cache was hit and the bytes downloaded and reused.
+ * Where the CPU has AVX-512 VNNI, the model's Q4_0 matrices are repacked at the first load of a
+ * file into the layout the kernels compute in (groups of 16 rows), written to the cache's
+ * repack/ folder (one file per model path, as large as those matrices, made again when the
+ * model file changes) and mapped like the model, so later loads and other processes share it;
+ * the first load of a 1B model takes about a second longer. A cache folder that cannot be
+ * written does not fail the load: the weights are then read from the model file as they are.
+ * WANDLER_REPACK=0 turns repacking off.
  *
  * `options` may be NULL for the defaults. On success stores a new handle in *out, which the
  * caller owns and releases with wandler_model_dispose(). The file is mapped read-only and

@@ -11,7 +11,9 @@
 #include "engine/gguf.h"
 #include "engine/membw.h"
 #include "engine/model.h"
+#include "engine/repack_cache.h"
 #include "engine/threadpool.h"
+#include "source/cache.h"
 #include "util/buf.h"
 #include "wandler.h"
 
@@ -312,10 +314,18 @@ static int engine_feed(wl_ctx *c, int n_vocab, int n, int pos, float *logits, un
     return WANDLER_OK;
 }
 
+/* How the weights were read: a repacked cache file (repack_cache.h), or the GGUF file's rows. */
+static wl_repack_info repack_info(const wl_repack *rp)
+{
+    wl_repack_info none = {0};
+    return rp ? *wl_repack_info_of(rp) : none;
+}
+
 static void print_engine_json(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
                               int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs,
-                              double bw, double wbytes)
+                              double bw, double wbytes, const wl_repack *rp)
 {
+    const wl_repack_info ri = repack_info(rp);
     const char *slash = strrchr(model, '/');
     const double tg0 = tg > 0 ? median(&runs[0].tg) : 0;
     printf("{\"model\": \"%s\", \"model_path\": \"%s\", \"file_bytes\": %zu, \"n_params\": %llu, \"arch\": "
@@ -323,6 +333,9 @@ static void print_engine_json(const char *model, size_t file_bytes, const wl_mod
            "\"isa\": \"%s\", \"threads\": %d, \"pp\": %d, \"tg\": %d, \"reps\": %d, ",
            slash ? slash + 1 : model, model, file_bytes, (unsigned long long)m->n_params, m->arch_name, isa,
            threads, pp, tg, reps);
+    printf(
+        "\"repacked_tensors\": %d, \"repacked_bytes\": %llu, \"repack_cache_hit\": %s, \"repack_ms\": %.1f, ",
+        ri.n_tensors, (unsigned long long)ri.bytes, ri.hit ? "true" : "false", ri.ms);
     printf(
         "\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, "
         "\"read_bandwidth_gb_s\": %.3f, \"weight_bytes_per_token\": %.0f, \"tg_bandwidth_fraction\": %.4f, "
@@ -342,10 +355,14 @@ static void print_engine_json(const char *model, size_t file_bytes, const wl_mod
 
 static void print_engine_table(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
                                int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs,
-                               double bw, double wbytes)
+                               double bw, double wbytes, const wl_repack *rp)
 {
+    const wl_repack_info ri = repack_info(rp);
     printf("model: %s (%s, %.1f MiB, %.1fM params, %s, %d threads), %d repetitions\n", model, m->arch_name,
            file_bytes / 1048576.0, m->n_params / 1e6, isa, threads, reps);
+    if (ri.n_tensors)
+        printf("weights: %d Q4_0 matrices (%.1f MiB) repacked in groups of 16 rows, %s %s in %.0f ms\n",
+               ri.n_tensors, ri.bytes / 1048576.0, ri.hit ? "mapped from" : "written to", ri.path, ri.ms);
     printf("%-16s %12s %10s %10s %10s\n", "test", "tokens/s", "spread", "min", "max");
     for (int i = 0; i < n_runs; i++) {
         const engine_run *r = &runs[i];
@@ -398,6 +415,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     wl_model *m = NULL;
     wl_pool *pool = NULL;
     wl_ctx *c = NULL;
+    wl_repack *rp = NULL;
     float *logits = NULL;
     static engine_run runs[MAX_DEPTHS];
     static series bw;
@@ -410,8 +428,17 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
         threads = wl_cpu_count();
     const int isa = wl_isa_best();
     const int n_ctx = max_depth + (pp > tg ? pp : tg) + 1;
-    if (gguf_open(model, &f, &err) || wl_model_load(f, &m, &err) || wl_pool_create(threads, &pool, &err) ||
-        wl_ctx_create(m, n_ctx, pool, isa, &c, &err)) {
+    if (gguf_open(model, &f, &err) || wl_model_load(f, &m, &err)) {
+        fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
+        goto out;
+    }
+    /* as a load does (session.c): the Q4_0 matrices from their repacked cache file, when it can be */
+    char *repack_dir = NULL;
+    if (wl_cache_subdir("repack", &repack_dir, &err) || wl_repack_model(m, f, isa, repack_dir, &rp, &err))
+        fprintf(stderr, "wandler bench: %s: not repacked: %s (%s)\n", model, err.message,
+                wandler_status_name(err.code));
+    free(repack_dir);
+    if (wl_pool_create(threads, &pool, &err) || wl_ctx_create(m, n_ctx, pool, isa, &c, &err)) {
         fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
         goto out;
     }
@@ -469,10 +496,10 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     const size_t file_bytes = (size_t)gguf_file_size(f);
     if (json)
         print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths,
-                          median(&bw), wbytes);
+                          median(&bw), wbytes, rp);
     else
         print_engine_table(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths,
-                           median(&bw), wbytes);
+                           median(&bw), wbytes, rp);
     status = 0;
     goto out;
 fail:
@@ -483,6 +510,7 @@ out:
     wl_ctx_free(c);
     wl_pool_destroy(pool);
     wl_model_free(m);
+    wl_repack_free(rp);
     gguf_close(f);
     return status;
 }

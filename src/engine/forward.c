@@ -8,8 +8,9 @@
  *     x      += postnorm(Wdown (act(Wgate xn) * (Wup xn)))   xn = norm(x); act silu or gelu
  * logits = softcap(Wout norm(x) + bout) for the last token of the batch.
  *
- * Matrix products go through the best kernel there is for them (the prefill GEMMs of gemm.h and
- * gemm_k.h, the decode GEMV of gemv.h, else the kernel table of kernels.h) and are split by rows
+ * Matrix products go through the best kernel there is for them (the GEMM over repacked Q4_0
+ * weights for prompts and decode alike, repack.h; the prefill GEMMs of gemm.h and gemm_k.h, the
+ * decode GEMV of gemv.h, else the kernel table of kernels.h) and are split by rows
  * over the thread pool: a prompt's in one range per thread, decode's in blocks each thread
  * streams in order and the others may steal (steal.h). The small per-token steps (ops.h) run on
  * the pool for a prompt and on the calling thread for one token. Attention (attention.c) is
@@ -27,6 +28,7 @@
 #include "engine/gemv.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
+#include "engine/repack.h"
 #include "engine/steal.h"
 #include "engine/tensor_type.h"
 #include "util/error.h"
@@ -52,7 +54,7 @@ typedef struct mm_job {
     size_t x_stride;
     float *y;
     size_t ldy;
-    const void *prep;      /* the activations as prepared for wl_gemm (gemm.h), or NULL */
+    const void *prep;      /* the activations as prepared for wl_gemm or wl_gemm_r16 (gemm.h), or NULL */
     const void *gemv_prep; /* one token: as prepared for wl_gemv (gemv.h), or NULL */
 } mm_job;
 
@@ -94,7 +96,12 @@ static void mm_rows(const mm_task *t, const mm_job *jb, int64_t r0, int64_t r1)
 {
     if (r0 >= r1)
         return;
-    if (jb->gemv_prep)
+    if (jb->w->layout == WL_LAYOUT_R16) {
+        if (jb->prep)
+            wl_gemm_r16(jb->w->ne[0], jb->w->data, r0, r1, jb->prep, t->ntok, jb->y, jb->ldy);
+        else /* a kernel family without the R16 GEMM (a model repacked for another) */
+            wl_r16_ref(jb->w->ne[0], jb->w->data, r0, r1, jb->x, jb->x_stride, t->ntok, jb->y, jb->ldy);
+    } else if (jb->gemv_prep)
         wl_gemv(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->gemv_prep, jb->y);
     else if (jb->prep)
         wl_gemm(jb->w->type, jb->w->ne[0], jb->w->data, jb->w->row_bytes, r0, r1, jb->prep, t->ntok, jb->y,
@@ -232,13 +239,14 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
         size_t stride;
         const void *xa = prepare_act(c, w[first]->type, x, ntok, w[first]->ne[0], &stride);
         mm_task task = {.kt = c->kt, .ntok = ntok, .act = act};
-        const void *prep[2] = {NULL, NULL}; /* by weight type: Q4_0, Q8_0 */
+        const void *prep[3] = {NULL, NULL, NULL}; /* Q4_0, Q8_0, repacked Q4_0 of one token */
         for (int j = first; j < n; j++) {
             if (done[j] || wl_act_type(w[j]->type) != at)
                 continue;
             const void *pj = NULL, *gv = NULL;
-            const int slot = w[j]->type == WL_TYPE_Q8_0;
-            if (ntok >= 2 && wl_gemm_supported(c->kt->isa, w[j]->type)) {
+            const int r16 = w[j]->layout == WL_LAYOUT_R16;
+            const int slot = r16 && ntok == 1 ? 2 : w[j]->type == WL_TYPE_Q8_0;
+            if ((ntok >= 2 || r16) && wl_gemm_supported(c->kt->isa, w[j]->type)) {
                 if (!prep[slot]) {
                     wl_gemm_prepare(w[j]->type, w[j]->ne[0], xa, stride, ntok, c->gemm_prep[slot]);
                     prep[slot] = c->gemm_prep[slot];
@@ -267,8 +275,9 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
             const int threads = wl_pool_size(c->pool);
             int64_t per = task.space_rows / ((int64_t)threads * DECODE_BLOCKS_PER_THREAD);
             const int64_t least = (int64_t)(DECODE_BLOCK_BYTES / task.jobs[0].w->row_bytes);
-            per = (per > least ? per : least) & ~(int64_t)3;
-            task.block_rows = per > 4 ? per : 4;
+            /* whole groups of repacked rows (repack.h) */
+            per = (per > least ? per : least) & ~(int64_t)(WL_R16_ROWS - 1);
+            task.block_rows = per > WL_R16_ROWS ? per : WL_R16_ROWS;
             task.steal = c->steal;
             wl_steal_init(c->steal, threads, (task.space_rows + task.block_rows - 1) / task.block_rows);
         }
@@ -511,7 +520,7 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     gemm_cap =
         wl_gemv_prep_bytes((int64_t)widest) > gemm_cap ? wl_gemv_prep_bytes((int64_t)widest) : gemm_cap;
     gemm_cap = (gemm_cap + 63) / 64 * 64;
-    size_t total = 2 * gemm_cap;
+    size_t total = 2 * gemm_cap + wl_gemm_prep_bytes((int64_t)widest, 1);
     int bad = add_bytes(&total, kv_elems * 2, sizeof(uint16_t)) | add_bytes(&total, B * dim, sizeof(float)) |
               add_bytes(&total, B * widest, sizeof(float)) | add_bytes(&total, B * q_dim * 2, sizeof(float)) |
               add_bytes(&total, B * kv_dim * 2, sizeof(float)) |
@@ -555,10 +564,11 @@ int wl_ctx_create(const wl_model *m, int n_ctx, wl_pool *pool, int isa, wl_ctx *
     c->act = malloc(act_cap);
     for (int i = 0; i < 2; i++)
         c->gemm_prep[i] = aligned_alloc(64, gemm_cap);
+    c->gemm_prep[2] = aligned_alloc(64, (wl_gemm_prep_bytes((int64_t)widest, 1) + 63) / 64 * 64);
     c->steal = aligned_alloc(64, (size_t)wl_pool_size(pool) * sizeof *c->steal);
-    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->steal || !c->k_cache || !c->v_cache || !c->x || !c->xn ||
-        !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) || !c->att || !c->hb || !c->hb2 ||
-        !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
+    if (!c->gemm_prep[0] || !c->gemm_prep[1] || !c->gemm_prep[2] || !c->steal || !c->k_cache || !c->v_cache ||
+        !c->x || !c->xn || !c->q || !c->k || !c->v || (fused_qkv && !c->qkv) || !c->att || !c->hb ||
+        !c->hb2 || !c->att_scratch || !c->rope_cs || !c->rope_cs_swa || !c->act) {
         wl_ctx_free(c);
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY,
                         "out of memory for a context of %d tokens (%zu bytes)", n_ctx, total);
@@ -589,6 +599,7 @@ void wl_ctx_free(wl_ctx *c)
     free(c->steal);
     free(c->gemm_prep[0]);
     free(c->gemm_prep[1]);
+    free(c->gemm_prep[2]);
     free(c);
 }
 

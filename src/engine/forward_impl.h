@@ -39,8 +39,9 @@ struct wl_ctx {
     const float *rope_ff; /* (n_rot/2) RoPE frequency divisors in use, or NULL */
     void *act;       /* (B, act bytes of max(dim, q_dim, n_ff)) activations in their kernel form */
     size_t act_cap;  /* bytes of act */
-    void *gemm_prep[2]; /* the prepared activations of the prefill GEMM (gemm.h) or the decode
-                         * GEMV (gemv.h), for Q4_0 and Q8_0 weights */
+    void *gemm_prep[3]; /* the prepared activations of the prefill GEMM (gemm.h) or the decode
+                         * GEMV (gemv.h), for Q4_0 and Q8_0 weights; [2]: one token's, for the
+                         * GEMM over repacked Q4_0 weights (repack.h) */
     struct wl_steal_slot *steal; /* (pool size) decode's row blocks per thread (steal.h) */
 };
 

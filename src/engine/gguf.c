@@ -902,7 +902,7 @@ int gguf_open_memory(const void *data, size_t size, gguf_file **out, wandler_err
  * page-table entries), the Q4_0 decode GEMV from a file the kernel had read in this way ran at
  * 39 GB/s on one core against 33-34 GB/s from the same file cached in small pages. Pages the
  * cache already holds stay as they are. Returns the mapping or MAP_FAILED (errno set). */
-static void *map_file(int fd, size_t size)
+void *gguf_map_file(int fd, size_t size)
 {
     const size_t align = (size_t)2 << 20;
     if (size > SIZE_MAX - align)
@@ -965,7 +965,7 @@ int gguf_open(const char *path, gguf_file **out, wandler_error *err)
         return wl_error(err, WANDLER_ERR_IO, "%s: too large to map", path);
     }
     size_t size = (size_t)st.st_size;
-    void *map = map_file(fd, size);
+    void *map = gguf_map_file(fd, size);
     int map_errno = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED)

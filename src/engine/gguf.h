@@ -73,6 +73,12 @@ int gguf_open_memory(const void *data, size_t size, gguf_file **out, wandler_err
 /* Unmaps and frees. NULL is ignored. */
 void gguf_close(gguf_file *f);
 
+/* Maps `size` bytes of the open file fd read-only (MAP_PRIVATE), 2 MiB-aligned and with
+ * MADV_HUGEPAGE (gguf.c says why); gguf_open maps with it, and so does the cache of repacked
+ * weights (repack_cache.h). Returns the mapping (munmap(map, size) frees it) or MAP_FAILED with
+ * errno set. */
+void *gguf_map_file(int fd, size_t size);
+
 uint32_t gguf_version(const gguf_file *f);
 uint64_t gguf_file_size(const gguf_file *f);
 const char *gguf_path(const gguf_file *f);        /* "" for a memory image */

@@ -2,7 +2,9 @@
  * per-session state (KV cache, scratch) that runs it.
  *
  * wl_model is immutable once loaded: weights point into the read-only mapping of the file
- * (never copied); only the small norm vectors are converted to F32 into owned memory.
+ * (never copied), or, for the Q4_0 matrices wl_repack_model rebinds right after the load, into
+ * the mapped cache file of their repacked layout; only the small norm vectors are converted to
+ * F32 into owned memory.
  * wl_ctx holds what one sequence needs: the KV cache and scratch buffers, and the thread pool
  * it computes with. The forward pass takes a batch of tokens at consecutive positions. */
 #ifndef WL_ENGINE_MODEL_H
@@ -23,8 +25,10 @@ typedef struct wl_tensor {
     const char *name; /* the GGUF tensor name */
     uint32_t type;    /* enum wl_type */
     int64_t ne[4];    /* ne[0] = row length (inputs), ne[1] = rows (outputs) */
-    size_t row_bytes; /* bytes of one row */
-    const void *data; /* into the mapping */
+    size_t row_bytes; /* bytes of one row (in the file's layout, whatever data's is) */
+    const void *data; /* into the mapping: the file's, or the repacked weights' */
+    int layout;       /* enum wl_layout (repack.h): WL_LAYOUT_ROWS as in the file, or
+                       * WL_LAYOUT_R16 once repacked (repack_cache.h) */
 } wl_tensor;
 
 enum wl_arch {

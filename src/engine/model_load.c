@@ -34,6 +34,7 @@
 
 #include "engine/kernels.h"
 #include "engine/quant.h"
+#include "engine/repack.h"
 #include "engine/tensor_type.h"
 #include "util/error.h"
 
@@ -351,6 +352,7 @@ static int bind(const gguf_file *f, const char *name, int64_t ne0, int64_t ne1, 
     t->ne[2] = t->ne[3] = 1;
     t->row_bytes = wl_row_bytes(g->type, (uint64_t)ne0);
     t->data = g->data;
+    t->layout = WL_LAYOUT_ROWS;
     if (t->row_bytes == 0 || (!is_vector && wl_act_row_bytes(g->type, ne0) == 0))
         return wl_error(err, WANDLER_ERR_MODEL_TENSOR_SHAPE,
                         "tensor '%s': rows of %lld values are not whole blocks of %s", name, (long long)ne0,

@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 
 #include "engine/cpu.h"
+#include "engine/repack_cache.h"
+#include "source/cache.h"
 #include "util/error.h"
 
 /* Default cap of the context window: the KV cache of a model trained on 128k tokens would
@@ -64,6 +66,26 @@ static double resident_fraction(const gguf_file *f)
     return frac;
 }
 
+/* The model's Q4_0 matrices from their repacked cache file (repack_cache.h), for the kernel
+ * family s->isa. Not being able to (no cache directory, a full disk) is no reason to fail the
+ * load: the matrices are then read from the GGUF file's rows, as repack_cache.h says, and only
+ * running out of memory fails it. */
+static int repack(wl_session *s, wandler_error *err)
+{
+    char *dir = NULL;
+    wandler_error e;
+    int rc = wl_cache_subdir("repack", &dir, &e);
+    if (rc == WANDLER_OK)
+        rc = wl_repack_model(s->model, s->file, s->isa, dir, &s->repack, &e);
+    free(dir);
+    if (rc == WANDLER_ERR_OUT_OF_MEMORY) {
+        if (err)
+            *err = e;
+        return rc;
+    }
+    return WANDLER_OK;
+}
+
 int wl_session_open(const char *source, const wl_source_opts *src, int n_threads, int context_length,
                     const wl_load_hooks *hooks, wl_session **out, wandler_error *err)
 {
@@ -73,6 +95,7 @@ int wl_session_open(const char *source, const wl_source_opts *src, int n_threads
     if (!s)
         return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory");
     int rc;
+    s->isa = wl_isa_best();
     /* a URL or hf:// source becomes its cached file (downloaded first when it is not there) */
     wl_source_hooks sh = {hooks ? hooks->progress : NULL, hooks ? hooks->ctx : NULL};
     if ((rc = wl_source_resolve(source, src, &sh, &s->path, &s->cache, err)))
@@ -84,7 +107,7 @@ int wl_session_open(const char *source, const wl_source_opts *src, int n_threads
     const uint64_t n_tensors = gguf_n_tensors(s->file);
     if ((rc = report(hooks, WANDLER_STAGE_METADATA, 0, 1, err)) ||
         (rc = report(hooks, WANDLER_STAGE_TENSORS, 0, n_tensors, err)) ||
-        (rc = wl_model_load(s->file, &s->model, err)) ||
+        (rc = wl_model_load(s->file, &s->model, err)) || (rc = repack(s, err)) ||
         (rc = report(hooks, WANDLER_STAGE_TENSORS, n_tensors, n_tensors, err)) ||
         (rc = wl_vocab_load(s->file, &s->vocab, err)) ||
         (rc = report(hooks, WANDLER_STAGE_WARMUP, 0, 1, err)))
@@ -107,7 +130,6 @@ int wl_session_open(const char *source, const wl_source_opts *src, int n_threads
     s->n_threads = n_threads > 0 ? n_threads : wl_cpu_count();
     s->n_ctx = context_length > 0 ? context_length
                                   : (hp->n_ctx_train < DEFAULT_MAX_CTX ? hp->n_ctx_train : DEFAULT_MAX_CTX);
-    s->isa = wl_isa_best();
     if ((rc = wl_pool_create(s->n_threads, &s->pool, err)) ||
         (rc = wl_ctx_create(s->model, s->n_ctx, s->pool, s->isa, &s->ctx, err)))
         goto fail;
@@ -136,6 +158,7 @@ void wl_session_close(wl_session *s)
     wl_pool_destroy(s->pool);
     wl_vocab_free(s->vocab);
     wl_model_free(s->model);
+    wl_repack_free(s->repack);
     gguf_close(s->file);
     free(s->cached);
     free(s->logits);

@@ -44,6 +44,7 @@ typedef struct wl_load_hooks {
 typedef struct wl_session {
     gguf_file *file;
     wl_model *model;
+    struct wl_repack *repack; /* its repacked matrices (repack_cache.h), or NULL */
     wl_vocab *vocab;
     wl_pool *pool;
     wl_ctx *ctx;

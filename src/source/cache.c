@@ -235,6 +235,25 @@ int wl_mkdirs(const char *dir, wandler_error *err)
     return rc;
 }
 
+int wl_cache_subdir(const char *name, char **out, wandler_error *err)
+{
+    char *root = NULL;
+    int rc = wl_cache_root(&root, err);
+    if (rc)
+        return rc;
+    if (asprintf(out, "%s/%s", root, name) < 0) {
+        *out = NULL;
+        free(root);
+        return wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    free(root);
+    if ((rc = wl_mkdirs(*out, err))) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int wl_cache_trylock(const char *lock_path, int *fd, wandler_error *err)
 {
     *fd = -1;

@@ -46,6 +46,10 @@ void wl_cache_meta_free(wl_cache_meta *m);
 /* Creates dir and its parents. Errors: IO, DISK_FULL. */
 int wl_mkdirs(const char *dir, wandler_error *err);
 
+/* The directory `name` under the cache root (e.g. "repack", repack_cache.h), created when
+ * missing. *out is malloc'd. Errors: as wl_cache_root and wl_mkdirs. */
+int wl_cache_subdir(const char *name, char **out, wandler_error *err);
+
 /* Tries to take the entry's lock without waiting. Returns 0 with *fd holding it, 1 when another
  * holds it, or an error (IO; also when the lock is a symbolic link or its directory is gone).
  * Release with wl_cache_unlock. */

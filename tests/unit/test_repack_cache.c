@@ -1,0 +1,335 @@
+/* test_repack_cache.c - the cache file of repacked Q4_0 matrices (repack_cache.h), on a small
+ * Q4_0 llama made by mkmodel's library code:
+ *   - the first load writes the file and repacks every matrix that fits; the next maps it (a
+ *     hit) and points the same tensors at it; the file has the size the header says;
+ *   - a model over repacked weights gives the same prompt logits as over the file's rows bit for
+ *     bit (the prefill GEMM's arithmetic is the same), decode logits within rounding, the same
+ *     greedy tokens, and the same with the scalar kernels (wl_r16_ref);
+ *   - a stale file (the model written again with other weights, at the same path), a damaged
+ *     header, a truncated file, and a symbolic link in its place are all made again, and the
+ *     new file's weights are the new model's;
+ *   - a directory that cannot be written is an error that leaves the model as loaded;
+ *     WANDLER_REPACK=0, a kernel family without the R16 GEMM and a memory image repack nothing. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "engine/cpu.h"
+#include "engine/gemm.h"
+#include "engine/model.h"
+#include "engine/repack.h"
+#include "engine/repack_cache.h"
+#include "tools/mkmodel.h"
+
+#define N_CTX 64
+#define PROMPT 12
+#define GEN 6
+
+static char g_dir[512], g_model[600], g_cache[600];
+
+static void make_model(uint64_t seed)
+{
+    const wl_mkmodel_shape *s = wl_mkmodel_find_shape(WL_ARCH_LLAMA, "tiny");
+    assert_non_null(s);
+    wl_mkmodel_params p = {0};
+    p.dims = s->dims;
+    p.dims.n_layer = 2;
+    p.dims.n_embd = 256;
+    p.dims.n_ff = 512;
+    p.ftype = "Q4_0";
+    p.seed = seed;
+    p.n_threads = 2;
+    wandler_error err;
+    if (wl_mkmodel(&p, g_model, &err) != WANDLER_OK)
+        fail_msg("mkmodel: %s", err.message);
+}
+
+typedef struct loaded {
+    gguf_file *f;
+    wl_model *m;
+    wl_repack *rp;
+} loaded;
+
+/* Loads the model; with dir, repacks it there (rc: wl_repack_model's result). */
+static int load(loaded *l, const char *dir, int isa, wandler_error *err)
+{
+    memset(l, 0, sizeof *l);
+    assert_int_equal(gguf_open(g_model, &l->f, err), WANDLER_OK);
+    assert_int_equal(wl_model_load(l->f, &l->m, err), WANDLER_OK);
+    return dir ? wl_repack_model(l->m, l->f, isa, dir, &l->rp, err) : WANDLER_OK;
+}
+
+static void unload(loaded *l)
+{
+    wl_model_free(l->m);
+    wl_repack_free(l->rp);
+    gguf_close(l->f);
+}
+
+/* The model's matrices that fit R16, and how many of them are repacked. */
+static void count(const wl_model *m, int *fits, int *repacked)
+{
+    *fits = *repacked = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const wl_layer *L = &m->layers[il];
+        const wl_tensor *t[8] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 8; i++) {
+            *repacked += t[i]->layout == WL_LAYOUT_R16;
+            *fits += t[i]->data && wl_r16_fits(t[i]->type, t[i]->ne[1], t[i]->ne[0]);
+        }
+    }
+    const wl_tensor *o = &m->output;
+    *repacked += o->layout == WL_LAYOUT_R16;
+    *fits += o->data && o->data != m->tok_embd.data && wl_r16_fits(o->type, o->ne[1], o->ne[0]);
+}
+
+/* Runs a prompt then GEN greedy steps; logits [(1 + GEN) * n_vocab], tokens [GEN]. */
+static void run(const wl_model *m, int isa, float *logits, int32_t *tokens)
+{
+    wandler_error err;
+    wl_pool *pool;
+    wl_ctx *c;
+    assert_int_equal(wl_pool_create(2, &pool, &err), WANDLER_OK);
+    assert_int_equal(wl_ctx_create(m, N_CTX, pool, isa, &c, &err), WANDLER_OK);
+    const int nv = m->hp.n_vocab;
+    int32_t seq[PROMPT];
+    for (int i = 0; i < PROMPT; i++)
+        seq[i] = (int32_t)((i * 7919 + 13) % nv);
+    assert_int_equal(wl_forward(c, seq, PROMPT, 0, logits, &err), WANDLER_OK);
+    for (int g = 0; g < GEN; g++) {
+        const float *prev = logits + (size_t)g * nv;
+        int32_t best = 0;
+        for (int i = 1; i < nv; i++)
+            best = prev[i] > prev[best] ? i : best;
+        tokens[g] = best;
+        assert_int_equal(wl_forward(c, &best, 1, PROMPT + g, logits + (size_t)(g + 1) * nv, &err),
+                         WANDLER_OK);
+    }
+    wl_ctx_free(c);
+    wl_pool_destroy(pool);
+}
+
+/* The repacked model against the model as loaded, with kernel family isa. */
+static void compare(const wl_model *plain, const wl_model *packed, int isa)
+{
+    const int nv = plain->hp.n_vocab;
+    const size_t n = (size_t)(1 + GEN) * nv;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    int32_t ta[GEN], tb[GEN];
+    assert_true(a && b);
+    run(plain, isa, a, ta);
+    run(packed, isa, b, tb);
+    /* the prompt: the same GEMM arithmetic from either layout (gemm.h, repack.h), when there is
+     * one for both; the scalar kernels (canonical lanes against wl_r16_ref's one chain) differ
+     * in rounding */
+    if (wl_gemm_supported(isa, WL_TYPE_Q4_0))
+        assert_memory_equal(a, b, (size_t)nv * sizeof *a);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs((double)a[i] - b[i]));
+        scale = fmax(scale, fabs((double)a[i]));
+    }
+    assert_true(scale > 0);
+    assert_true(worst <= 1e-3 * scale); /* decode: another summation order */
+    assert_memory_equal(ta, tb, sizeof ta);
+    free(a);
+    free(b);
+}
+
+static void set_paths(void)
+{
+    snprintf(g_dir, sizeof g_dir, "%s", wl_test_tmpdir());
+    snprintf(g_model, sizeof g_model, "%s/model.gguf", g_dir);
+    snprintf(g_cache, sizeof g_cache, "%s/cache", g_dir);
+    assert_int_equal(mkdir(g_cache, 0755), 0);
+}
+
+static int repack_isa(void)
+{
+    return wl_gemm_supported(WL_ISA_AVX512, WL_TYPE_Q4_0) ? WL_ISA_AVX512 : -1;
+}
+
+static void test_write_then_hit(void **state)
+{
+    (void)state;
+    const int isa = repack_isa();
+    if (isa < 0)
+        skip();
+    wandler_error err;
+    loaded a, b, plain;
+    assert_int_equal(load(&a, g_cache, isa, &err), WANDLER_OK);
+    assert_non_null(a.rp);
+    const wl_repack_info *ia = wl_repack_info_of(a.rp);
+    int fits, repacked;
+    count(a.m, &fits, &repacked);
+    assert_true(fits >= 14); /* 2 layers x 7 matrices */
+    assert_int_equal(repacked, fits);
+    assert_int_equal(ia->n_tensors, fits);
+    assert_int_equal(ia->hit, 0);
+    struct stat st;
+    assert_int_equal(lstat(ia->path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_true((uint64_t)st.st_size >= 4096 + ia->bytes);
+
+    assert_int_equal(load(&b, g_cache, isa, &err), WANDLER_OK);
+    assert_non_null(b.rp);
+    assert_int_equal(wl_repack_info_of(b.rp)->hit, 1);
+    assert_string_equal(wl_repack_info_of(b.rp)->path, ia->path);
+    /* the same bytes in the file as made now */
+    const wl_tensor *t = &a.m->layers[1].w_down;
+    unsigned char *want = malloc(wl_r16_bytes(t->ne[1], t->ne[0]));
+    assert_non_null(want);
+    assert_int_equal(load(&plain, NULL, isa, &err), WANDLER_OK);
+    const wl_tensor *pt = &plain.m->layers[1].w_down;
+    wl_r16_repack(pt->data, pt->row_bytes, pt->ne[0], 0, pt->ne[1] / WL_R16_ROWS, want);
+    assert_memory_equal(b.m->layers[1].w_down.data, want, wl_r16_bytes(t->ne[1], t->ne[0]));
+    free(want);
+
+    compare(plain.m, b.m, isa);
+    compare(plain.m, b.m, WL_ISA_SCALAR); /* a context without the R16 GEMM: wl_r16_ref */
+    unload(&plain);
+    unload(&b);
+    unload(&a);
+}
+
+/* Loads with the cache, expecting it to be made again, and checks the weights are the file's. */
+static void expect_rewritten(int isa, const char *why)
+{
+    wandler_error err;
+    loaded l, plain;
+    assert_int_equal(load(&l, g_cache, isa, &err), WANDLER_OK);
+    assert_non_null(l.rp);
+    if (wl_repack_info_of(l.rp)->hit)
+        fail_msg("%s: the stale cache file was used", why);
+    struct stat st;
+    assert_int_equal(lstat(wl_repack_info_of(l.rp)->path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(load(&plain, NULL, isa, &err), WANDLER_OK);
+    compare(plain.m, l.m, isa);
+    unload(&plain);
+    unload(&l);
+}
+
+static char *cache_file(int isa)
+{
+    wandler_error err;
+    loaded l;
+    assert_int_equal(load(&l, g_cache, isa, &err), WANDLER_OK);
+    char *p = strdup(wl_repack_info_of(l.rp)->path);
+    unload(&l);
+    return p;
+}
+
+static void test_stale_and_damaged(void **state)
+{
+    (void)state;
+    const int isa = repack_isa();
+    if (isa < 0)
+        skip();
+    char *path = cache_file(isa);
+
+    make_model(777); /* other weights, same shapes, same path */
+    expect_rewritten(isa, "model written again");
+
+    FILE *fp = fopen(path, "r+b"); /* a byte of the header's data size */
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 60, SEEK_SET), 0);
+    assert_int_equal(fputc(0x5a, fp), 0x5a);
+    fclose(fp);
+    expect_rewritten(isa, "damaged header");
+
+    assert_int_equal(truncate(path, 8192), 0);
+    expect_rewritten(isa, "truncated");
+
+    /* a symbolic link to a valid copy: never opened through, replaced by a file */
+    char copy[700], cmd[1600];
+    snprintf(copy, sizeof copy, "%s/copy.r16", g_dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink(copy, path), 0);
+    expect_rewritten(isa, "symbolic link");
+    free(path);
+}
+
+static void test_nothing_to_do(void **state)
+{
+    (void)state;
+    wandler_error err;
+    loaded l;
+    int fits, repacked;
+    /* turned off */
+    setenv("WANDLER_REPACK", "0", 1);
+    assert_int_equal(load(&l, g_cache, WL_ISA_AVX512, &err), WANDLER_OK);
+    unsetenv("WANDLER_REPACK");
+    assert_null(l.rp);
+    count(l.m, &fits, &repacked);
+    assert_int_equal(repacked, 0);
+    unload(&l);
+    /* kernels without the R16 GEMM */
+    assert_int_equal(load(&l, g_cache, WL_ISA_SCALAR, &err), WANDLER_OK);
+    assert_null(l.rp);
+    unload(&l);
+    /* a memory image */
+    size_t size;
+    char *bytes = wl_test_read_file(g_model, &size);
+    assert_non_null(bytes);
+    gguf_file *f;
+    wl_model *m;
+    wl_repack *rp = (wl_repack *)1;
+    assert_int_equal(gguf_open_memory(bytes, size, &f, &err), WANDLER_OK);
+    assert_int_equal(wl_model_load(f, &m, &err), WANDLER_OK);
+    assert_int_equal(wl_repack_model(m, f, WL_ISA_AVX512, g_cache, &rp, &err), WANDLER_OK);
+    assert_null(rp);
+    wl_model_free(m);
+    gguf_close(f);
+    free(bytes);
+}
+
+static void test_unwritable(void **state)
+{
+    (void)state;
+    const int isa = repack_isa();
+    if (isa < 0)
+        skip();
+    wandler_error err;
+    loaded l;
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/no-such-dir", g_dir); /* absent: the temporary file cannot be made */
+    assert_int_equal(load(&l, bad, isa, &err), WANDLER_ERR_IO);
+    assert_non_null(strstr(err.message, "no-such-dir"));
+    assert_null(l.rp);
+    int fits, repacked;
+    count(l.m, &fits, &repacked);
+    assert_true(fits > 0);
+    assert_int_equal(repacked, 0); /* the model as loaded: it still runs */
+    float *logits = malloc((size_t)(1 + GEN) * l.m->hp.n_vocab * sizeof *logits);
+    int32_t tokens[GEN];
+    assert_non_null(logits);
+    run(l.m, isa, logits, tokens);
+    free(logits);
+    unload(&l);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    set_paths();
+    make_model(42);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_then_hit),
+        cmocka_unit_test(test_stale_and_damaged),
+        cmocka_unit_test(test_nothing_to_do),
+        cmocka_unit_test(test_unwritable),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
