@@ -45,13 +45,16 @@
 #endif
 
 #define TR 16 /* rows per tile: the lanes of a zmm (= WL_R16_ROWS) */
-/* Bytes ahead that decode over R16 prefetches (into L1; the hardware prefetcher alone leaves a
- * thread well short of memory's speed, as for gemv.h's GEMV) */
+/* Decode over R16 prefetches each line this many bytes ahead, non-temporally (into L1, not L2;
+ * the hardware prefetcher alone leaves a thread well short of memory's speed). Two threads
+ * streaming 700 MB, rounds of every variant in rotated order against the probe (Zen 5, memory at
+ * ~90 GB/s): NTA at 6-8 KiB read at 90% of the probe, NTA at 12 KiB 88%, T0 (into L1 and L2) at
+ * 6, 8, 12, 16 KiB 87, 86, 84, 83%; adding an L2 prefetch (T1) 32-64 KiB ahead fell to 66-69%. */
 #ifndef GEMV_R16_HINT
-#define GEMV_R16_HINT _MM_HINT_T0
+#define GEMV_R16_HINT _MM_HINT_NTA
 #endif
 #ifndef GEMV_R16_PREFETCH
-#define GEMV_R16_PREFETCH 16384
+#define GEMV_R16_PREFETCH 8192
 #endif
 #ifndef TT
 #define TT 8 /* tokens per inner tile (even, 6 to 12) */

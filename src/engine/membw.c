@@ -17,7 +17,7 @@
 #define PAGE 4096
 #define HUGE_PAGE ((size_t)2 << 20)
 
-enum { METHOD_WIDE, METHOD_PREFETCH, METHOD_NARROW, METHODS };
+enum { METHOD_WIDE, METHOD_PREFETCH, METHOD_PREFETCH_NTA, METHOD_NARROW, METHODS };
 
 struct wl_membw {
     unsigned char *buf;
@@ -48,16 +48,20 @@ static uint64_t xor_narrow(const unsigned char *a, size_t len)
 }
 
 #if defined(__x86_64__)
-/* 64-byte loads, four chains (AVX-512); with `prefetch` each line is also prefetched 16 KiB
- * ahead, as the decode GEMVs do. */
+/* 64-byte loads, four chains (AVX-512); with `prefetch` 1 each line is also prefetched 16 KiB
+ * ahead, as gemv.h's GEMV does; with 2, 8 KiB ahead and non-temporally, as the GEMM over R16
+ * does for one token (gemm_avx512.c). */
 __attribute__((target("avx512f"))) static inline uint64_t xor_avx512_body(const unsigned char *a, size_t len,
                                                                           const int prefetch)
 {
     __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i + 256 <= len; i += 256) {
-        if (prefetch)
+        if (prefetch == 1)
             for (int l = 0; l < 4; l++)
                 _mm_prefetch((const char *)a + i + 16384 + 64 * l, _MM_HINT_T0);
+        if (prefetch == 2)
+            for (int l = 0; l < 4; l++)
+                _mm_prefetch((const char *)a + i + 8192 + 64 * l, _MM_HINT_NTA);
         s0 = _mm512_xor_si512(s0, _mm512_load_si512((const void *)(a + i)));
         s1 = _mm512_xor_si512(s1, _mm512_load_si512((const void *)(a + i + 64)));
         s2 = _mm512_xor_si512(s2, _mm512_load_si512((const void *)(a + i + 128)));
@@ -70,8 +74,10 @@ __attribute__((target("avx512f"))) static inline uint64_t xor_avx512_body(const 
 __attribute__((target("avx512f"))) static uint64_t xor_avx512(const unsigned char *a, size_t len,
                                                               int prefetch)
 {
-    /* two copies of the loop, neither with a test inside */
-    return prefetch ? xor_avx512_body(a, len, 1) : xor_avx512_body(a, len, 0);
+    /* a copy of the loop each, none with a test inside */
+    return prefetch == 2 ? xor_avx512_body(a, len, 2)
+           : prefetch    ? xor_avx512_body(a, len, 1)
+                         : xor_avx512_body(a, len, 0);
 }
 
 /* 32-byte loads, four chains (AVX2). */
@@ -111,8 +117,11 @@ static void probe_part(void *ctx, int ith, int nth)
                  last = pages * (size_t)(ith + 1) / (size_t)nth;
     const unsigned char *a = p->buf + first * PAGE;
     const size_t len = (last - first) * PAGE;
-    const uint64_t sum =
-        p->method == METHOD_NARROW ? xor_narrow(a, len) : xor_wide(a, len, p->method == METHOD_PREFETCH);
+    const uint64_t sum = p->method == METHOD_NARROW ? xor_narrow(a, len)
+                                                    : xor_wide(a, len,
+                                                               p->method == METHOD_PREFETCH       ? 1
+                                                               : p->method == METHOD_PREFETCH_NTA ? 2
+                                                                                                  : 0);
     atomic_store_explicit(&p->sink[ith % 64], sum, memory_order_relaxed); /* > 64 threads share slots */
 }
 

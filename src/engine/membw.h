@@ -4,7 +4,8 @@
  *
  * Each thread reads its share of a buffer far larger than the last-level cache and XORs it
  * together, with the widest loads the CPU has (64 bytes with AVX-512, 32 with AVX2), the same with
- * a software prefetch 16 KiB ahead (as the decode GEMVs do), and with 16-byte loads; a
+ * a software prefetch 16 KiB ahead or a non-temporal one 8 KiB ahead (as the decode kernels
+ * do), and with 16-byte loads; a
  * measurement is the best of these methods over some passes, so the bound is the highest read
  * rate the probe finds, never a weak one. The buffer is faulted in at creation, in huge pages
  * where the kernel gives them (MADV_HUGEPAGE), as the model's weights may be (gguf.c).
