@@ -301,7 +301,10 @@ static void embed(wl_ctx *c, const int32_t *tokens, int ntok)
     const float s = c->m->hp.embd_scale;
     for (int t = 0; t < ntok; t++) {
         float *x = c->x + (size_t)t * e->ne[0];
-        wl_dequantize_row(e->type, (const char *)e->data + (size_t)tokens[t] * e->row_bytes, x, e->ne[0]);
+        if (e->layout == WL_LAYOUT_R16) /* tied to a repacked output matrix */
+            wl_r16_dequantize_row(e->data, e->ne[0], tokens[t], x);
+        else
+            wl_dequantize_row(e->type, (const char *)e->data + (size_t)tokens[t] * e->row_bytes, x, e->ne[0]);
         if (s != 1.0f)
             for (int64_t i = 0; i < e->ne[0]; i++)
                 x[i] *= s;

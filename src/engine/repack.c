@@ -37,6 +37,23 @@ void wl_r16_repack(const void *w, size_t row_bytes, int64_t n, int64_t g0, int64
             }
 }
 
+void wl_r16_dequantize_row(const void *w, int64_t n, int64_t r, float *y)
+{
+    const int64_t nb = n / WL_QK, g = r / WL_R16_ROWS;
+    const int i = (int)(r % WL_R16_ROWS);
+    for (int64_t b = 0; b < nb; b++) {
+        const unsigned char *rec = (const unsigned char *)w + (size_t)(g * nb + b) * WL_R16_RECORD;
+        const float d = wl_fp16_to_fp32(wl_load_u16(rec + 2 * i));
+        float *yb = y + b * WL_QK;
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 4; k++) {
+                const unsigned char q = rec[32 + 64 * c + 4 * i + k];
+                yb[4 * c + k] = (float)((q & 15) - 8) * d;
+                yb[16 + 4 * c + k] = (float)((q >> 4) - 8) * d;
+            }
+    }
+}
+
 void wl_r16_ref(int64_t n, const void *w, int64_t r0, int64_t r1, const void *xq, size_t x_stride,
                 int64_t ntok, float *y, size_t ldy)
 {

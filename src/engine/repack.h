@@ -52,6 +52,10 @@ size_t wl_r16_bytes(int64_t rows, int64_t n);
  * receives the groups g0..g1-1 (out points at group g0's first record). */
 void wl_r16_repack(const void *w, size_t row_bytes, int64_t n, int64_t g0, int64_t g1, void *out);
 
+/* Row r of the R16 matrix w of n columns as floats, y[n]: bit for bit what dequantizing the
+ * file's row gives (wl_dequantize_row), for a token embedding that is also the output matrix. */
+void wl_r16_dequantize_row(const void *w, int64_t n, int64_t r, float *y);
+
 /* y[t * ldy + r] = dot(row r, token t) for r in [r0, r1) (any rows, not only whole groups),
  * t in [0, ntok), over the R16 matrix w of n columns and the Q8_0 activation rows xq (x_stride
  * bytes apart): wl_gemm_ref's arithmetic, in scalar C, any CPU. */

@@ -86,9 +86,10 @@ static int collect(wl_model *m, wl_tensor **list)
                 wl_r16_fits(cand[i]->type, cand[i]->ne[1], cand[i]->ne[0]))
                 list[n++] = cand[i];
     }
+    /* the output matrix, also when it is the token embedding (tied): then both read the
+     * repacked rows (forward.c dequantizes an embedding row from R16) */
     wl_tensor *o = &m->output;
-    if (o->data && o->data != m->tok_embd.data && o->layout == WL_LAYOUT_ROWS &&
-        wl_r16_fits(o->type, o->ne[1], o->ne[0]))
+    if (o->data && o->layout == WL_LAYOUT_ROWS && wl_r16_fits(o->type, o->ne[1], o->ne[0]))
         list[n++] = o;
     return n;
 }
@@ -293,8 +294,13 @@ int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, w
     if (rc)
         goto out;
     /* only now that everything worked: the tensors read from the cache file */
+    const int tied = m->output.data && m->output.data == m->tok_embd.data;
     size_t at = HEADER_BYTES;
     for (int i = 0; i < n; i++) {
+        if (tied && list[i] == &m->output) {
+            m->tok_embd.data = (const unsigned char *)r->map + at;
+            m->tok_embd.layout = WL_LAYOUT_R16;
+        }
         list[i]->data = (const unsigned char *)r->map + at;
         list[i]->layout = WL_LAYOUT_R16;
         at += round_up(tensor_bytes(list[i]));

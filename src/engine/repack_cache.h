@@ -43,10 +43,10 @@ typedef struct wl_repack_info {
 } wl_repack_info;
 
 /* Repacks the matrices of m that fit R16 (wl_r16_fits: the layers' Q4_0 matrices, and the
- * output matrix when it is not the token embedding) when kernel family `isa` computes over R16
- * (wl_gemm_supported(isa, WL_TYPE_Q4_0)) and $WANDLER_REPACK is not "0": maps their cache file
- * in the existing directory dir, writing it first when it is absent or stale, and then points those tensors
- * at it (data, layout = WL_LAYOUT_R16).
+ * output matrix, which the token embedding may be: then both are repacked, tied) when kernel family `isa`
+ * computes over R16 (wl_gemm_supported(isa, WL_TYPE_Q4_0)) and $WANDLER_REPACK is not "0": maps their cache
+ * file in the existing directory dir, writing it first when it is absent or stale, and then points those
+ * tensors at it (data, layout = WL_LAYOUT_R16).
  *
  * f is the GGUF file m was loaded from (a memory image, with no path, is not repacked).
  * *out is NULL when nothing was repacked (no tensor fits, another isa, turned off); otherwise

@@ -162,6 +162,26 @@ static void test_extremes(void **state)
     }
 }
 
+/* An embedding row from R16 is the file's row dequantized, bit for bit. */
+static void test_dequantize_row(void **state)
+{
+    (void)state;
+    const int64_t n = 96, rows = 32;
+    const size_t row_bytes = wl_row_bytes(WL_TYPE_Q4_0, (uint64_t)n);
+    unsigned char *w = malloc((size_t)rows * row_bytes), *rp = malloc(wl_r16_bytes(rows, n));
+    float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
+    assert_true(w && rp && want && got);
+    fill_weights(w, rows, row_bytes, 0, 1);
+    wl_r16_repack(w, row_bytes, n, 0, rows / 16, rp);
+    for (int64_t r = 0; r < rows; r++) {
+        wl_dequantize_row(WL_TYPE_Q4_0, w + (size_t)r * row_bytes, want, n);
+        wl_r16_dequantize_row(rp, n, r, got);
+        for (int64_t i = 0; i < n; i++)
+            assert_true(same_float(want[i], got[i]));
+    }
+    free(w), free(rp), free(want), free(got);
+}
+
 static void test_fits(void **state)
 {
     (void)state;
@@ -179,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_fits),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_extremes),
+        cmocka_unit_test(test_dequantize_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
