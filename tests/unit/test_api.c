@@ -240,9 +240,11 @@ static void test_abort(void **state)
     wandler_result res;
     assert_int_equal(wandler_stream_result(st, &res, &err), WANDLER_OK);
     assert_int_equal(res.finish_reason, WANDLER_FINISH_ABORT);
-    /* The worker runs ahead of the reader by at most the stream's buffer (64 parts), however
-     * slow the machine; far below the 1000 tokens asked for. */
-    assert_true(res.usage.completion_tokens >= 3 && res.usage.completion_tokens < 3 + 64 + 8);
+    /* The worker runs ahead of the reader by at most the stream's buffer (64 parts) and what the
+     * channel's socket holds (a few hundred small parts: wandler.h), however fast the machine
+     * (up to 97 tokens were seen with a decode of ~30k tokens/s); far below the 1000 tokens asked
+     * for, which a worker that went on would reach (or stop at the end of its story: not ABORT). */
+    assert_true(res.usage.completion_tokens >= 3 && res.usage.completion_tokens < 3 + 64 + 512);
     assert_true(res.text_len > 0);
     wandler_result_free(&res);
     wandler_stream_free(st);
