@@ -100,6 +100,33 @@ float wl_test_rand_uniform(uint64_t *state, float lo, float hi)
     return lo + (hi - lo) * (float)(wl_test_rand_u32(state) & 0xffffff) / (float)0x1000000;
 }
 
+uint16_t wl_test_random_scale(uint64_t *state, int special)
+{
+    const uint32_t k = wl_test_rand_u32(state) % 16;
+    if (special && k < 4) {
+        static const uint16_t s[] = {0x0001 /* smallest denormal */, 0x7c00 /* +inf */, 0xfc00 /* -inf */,
+                                     0x7e00 /* NaN */};
+        return s[k];
+    }
+    const float d = k == 4   ? 0.0f
+                    : k == 5 ? wl_test_rand_uniform(state, 100.0f, 1000.0f)
+                             : wl_test_rand_uniform(state, -0.05f, 0.05f);
+    return wl_fp32_to_fp16(d);
+}
+
+void wl_test_fill_q4_0(uint64_t *state, unsigned char *w, int64_t rows, size_t row_bytes, int extreme,
+                       int special)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (size_t off = 0; off < row_bytes; off += sizeof(wl_block_q4_0)) {
+            unsigned char *blk = w + (size_t)r * row_bytes + off;
+            const uint16_t d = wl_test_random_scale(state, special);
+            memcpy(blk, &d, 2);
+            for (int i = 0; i < WL_QK / 2; i++)
+                blk[2 + i] = extreme ? (i % 2 ? 0x0f : 0xf0) : (unsigned char)wl_test_rand_u32(state);
+        }
+}
+
 void wl_test_q8_0_extremes(void *dst, int64_t n, float d)
 {
     for (int64_t b = 0; b < n / WL_QK; b++) {

@@ -34,4 +34,13 @@ float wl_test_rand_uniform(uint64_t *state, float lo, float hi);
  * scale d and its quants -128 and 127 in runs of three, extremes the quantizer never makes. */
 void wl_test_q8_0_extremes(void *dst, int64_t n, float d);
 
+/* A half-precision weight scale: mostly small (|d| < 0.05), sometimes 0 or large (100..1000);
+ * with `special` also the smallest denormal, +-infinity and NaN (a quarter of the time). */
+uint16_t wl_test_random_scale(uint64_t *state, int special);
+
+/* rows of Q4_0 blocks (row_bytes apart): scales from wl_test_random_scale, random nibbles (every
+ * byte is valid), or with `extreme` nibbles 0x0f / 0xf0 alternating. */
+void wl_test_fill_q4_0(uint64_t *state, unsigned char *w, int64_t rows, size_t row_bytes, int extreme,
+                       int special);
+
 #endif

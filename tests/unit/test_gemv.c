@@ -22,33 +22,10 @@ static uint64_t rng = 0x13198a2e03707344ull;
 /* Kinds of weight scales a test fills in. */
 enum { SCALES_RANDOM, SCALES_SPECIAL };
 
-/* A half scale: mostly small, sometimes 0 or large; SCALES_SPECIAL adds denormals, infinities
- * and NaN. */
-static uint16_t random_scale(int kind)
-{
-    const uint32_t k = wl_test_rand_u32(&rng) % 16;
-    if (kind == SCALES_SPECIAL && k < 4) {
-        static const uint16_t special[] = {0x0001 /* smallest denormal */, 0x7c00 /* +inf */,
-                                           0xfc00 /* -inf */, 0x7e00 /* NaN */};
-        return special[k];
-    }
-    const float d = k == 4   ? 0.0f
-                    : k == 5 ? wl_test_rand_uniform(&rng, 100.0f, 1000.0f)
-                             : wl_test_rand_uniform(&rng, -0.05f, 0.05f);
-    return wl_fp32_to_fp16(d);
-}
-
-/* rows of Q4_0 blocks: random nibbles (every byte is valid), or all 0x0f / 0xf0 (extreme) */
+/* rows of Q4_0 blocks (testutil) */
 static void fill_weights(unsigned char *w, int64_t rows, size_t row_bytes, int extreme, int kind)
 {
-    for (int64_t r = 0; r < rows; r++)
-        for (size_t off = 0; off < row_bytes; off += sizeof(wl_block_q4_0)) {
-            unsigned char *blk = w + (size_t)r * row_bytes + off;
-            const uint16_t d = random_scale(kind);
-            memcpy(blk, &d, 2);
-            for (int i = 0; i < WL_QK / 2; i++)
-                blk[2 + i] = extreme ? (i % 2 ? 0x0f : 0xf0) : (unsigned char)wl_test_rand_u32(&rng);
-        }
+    wl_test_fill_q4_0(&rng, w, rows, row_bytes, extreme, kind == SCALES_SPECIAL);
 }
 
 /* A Q8_0 row: through the scalar quantizer (random or +-1), or hand-made quants of -128 and 127

@@ -22,28 +22,9 @@ static uint64_t rng = 0x452821e638d01377ull;
 
 #define UNTOUCHED -12345.0f
 
-static uint16_t random_scale(int special)
-{
-    const uint32_t k = wl_test_rand_u32(&rng) % 16;
-    if (special && k < 4) {
-        static const uint16_t s[] = {0x0001, 0x7c00, 0xfc00, 0x7e00}; /* denormal, +inf, -inf, NaN */
-        return s[k];
-    }
-    return wl_fp32_to_fp16(k == 4   ? 0.0f
-                           : k == 5 ? wl_test_rand_uniform(&rng, 100.0f, 1000.0f)
-                                    : wl_test_rand_uniform(&rng, -0.05f, 0.05f));
-}
-
 static void fill_weights(unsigned char *w, int64_t rows, size_t row_bytes, int extreme, int special)
 {
-    for (int64_t r = 0; r < rows; r++)
-        for (size_t off = 0; off < row_bytes; off += sizeof(wl_block_q4_0)) {
-            unsigned char *blk = w + (size_t)r * row_bytes + off;
-            const uint16_t d = random_scale(special);
-            memcpy(blk, &d, 2);
-            for (int i = 0; i < WL_QK / 2; i++)
-                blk[2 + i] = extreme ? (i % 2 ? 0x0f : 0xf0) : (unsigned char)wl_test_rand_u32(&rng);
-        }
+    wl_test_fill_q4_0(&rng, w, rows, row_bytes, extreme, special);
 }
 
 static void fill_acts(unsigned char *xq, size_t xs, int64_t n, int64_t ntok, int extreme)
