@@ -17,7 +17,8 @@
  * token's 4 bytes of group g broadcast to every lane) give the 16 rows' integer sums, then one
  * conversion, one product of the 16 rows' scales by the token's scale and one FMA. The weights
  * are rearranged into that layout on the fly, one 16-row tile at a time, into a buffer on the
- * calling thread's stack (up to 36 KiB; gemm_avx512.c); they are never repacked at load.
+ * calling thread's stack (up to 36 KiB; gemm_avx512.c), unless they were repacked at load
+ * (repack.h, wl_gemm_r16 below): then each chunk is only unpacked from its 16-row records.
  *
  * The activations of a product are first prepared (wl_gemm_prepare): for each token t and block
  * b one record of WL_GEMM_PREP_BLOCK bytes, {int8 q[32]; int32 init; float d} at

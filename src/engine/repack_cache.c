@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +21,14 @@
 #define ALIGN 4096  /* of each tensor in the file */
 #define SAMPLE 4096 /* bytes at each end of a tensor that the header's hash covers */
 #define WRITE_BUFFER ((size_t)4 << 20)
-#define VERSION 1
+#define VERSION 2 /* 2: no checksum field (the whole header is compared) */
 
 static const char MAGIC[8] = {'W', 'L', 'R', '1', '6', '\n', 0, 0};
 
 /* Fixed-size fields, in the machine's byte order: the file never leaves the machine that made
- * it (a file from another machine fails the identity check and is made again). */
+ * it (a file from another machine fails the identity check and is made again). A file is used
+ * only when its header equals, byte for byte, the one made now from the GGUF file, so a damaged
+ * header is made again without a checksum of its own. */
 typedef struct file_header {
     char magic[8];
     uint32_t version;
@@ -36,7 +36,6 @@ typedef struct file_header {
     uint64_t src_size, src_mtime_ns, src_dev, src_ino; /* the GGUF file's, from stat(2) */
     uint64_t tensors_hash;                             /* tensors_hash() */
     uint64_t data_bytes;                               /* the file is HEADER_BYTES + this */
-    uint64_t check;                                    /* FNV-1a of the fields above */
 } file_header;
 
 struct wl_repack {
@@ -272,7 +271,6 @@ int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, w
         h.data_bytes += round_up(tensor_bytes(list[i]));
         bytes += tensor_bytes(list[i]);
     }
-    h.check = fnv1a(FNV_START, &h, offsetof(file_header, check));
 
     /* the file's name: a hash of the GGUF file's real path, so that one path has one cache
      * file, made again when the GGUF file changes */

@@ -7,8 +7,7 @@
  *
  *     header (4096 bytes): magic "WLR16\n", version, what the data was made from (the GGUF
  *         file's size, modification time, device and inode, and a hash of each repacked
- *         tensor's offset, type, shape and first and last 4 KiB), the data's size, a checksum
- *         of the header
+ *         tensor's offset, type, shape and first and last 4 KiB), the data's size
  *     the repacked tensors, each at a multiple of 4096 bytes, in the model's order (layer by
  *         layer: q, k, v, qkv, o, gate, up, down; then the output matrix)
  *
