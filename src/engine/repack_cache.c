@@ -113,8 +113,7 @@ static uint64_t tensors_hash(const gguf_file *f, wl_tensor *const *list, int n)
 
 static int write_error(wandler_error *err, int e, const char *what, const char *path)
 {
-    const int code = e == ENOSPC || e == EDQUOT || e == EFBIG ? WANDLER_ERR_DISK_FULL : WANDLER_ERR_IO;
-    return wl_error(err, code, "%s %s: %s", what, path, strerror(e));
+    return wl_error(err, wl_write_errno_code(e), "%s %s: %s", what, path, strerror(e));
 }
 
 static int write_all(int fd, const void *p, size_t n, off_t at)

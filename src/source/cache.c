@@ -21,8 +21,7 @@
 
 int wl_write_error(wandler_error *err, int e, const char *what, const char *path)
 {
-    /* EFBIG: the process's file size limit (ulimit -f); like a full disk, the fix is room */
-    if (e == ENOSPC || e == EDQUOT || e == EFBIG)
+    if (wl_write_errno_code(e) == WANDLER_ERR_DISK_FULL)
         return wl_error(err, WANDLER_ERR_DISK_FULL,
                         "%s %s: %s (free some space; the download resumes where it stopped)", what, path,
                         strerror(e));

@@ -1,5 +1,6 @@
 #include "util/error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,4 +23,9 @@ void wl_error_clear(wandler_error *err)
         err->code = WANDLER_OK;
         err->message[0] = '\0';
     }
+}
+
+int wl_write_errno_code(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG ? WANDLER_ERR_DISK_FULL : WANDLER_ERR_IO;
 }

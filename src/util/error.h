@@ -14,6 +14,11 @@
  * Returns code, so callers can write `return wl_error(err, CODE, "...")`. */
 int wl_error(wandler_error *err, int code, const char *fmt, ...) WL_PRINTF(3, 4);
 
+/* The code of a failed write's errno: WANDLER_ERR_DISK_FULL for ENOSPC, EDQUOT and EFBIG (the
+ * process's file size limit, ulimit -f: like a full disk, the fix is room), else
+ * WANDLER_ERR_IO. */
+int wl_write_errno_code(int e);
+
 /* Clears err to WANDLER_OK with an empty message. err may be NULL. */
 void wl_error_clear(wandler_error *err);
 
