@@ -13,7 +13,7 @@
 #include "engine/model.h"
 #include "engine/repack_cache.h"
 #include "engine/threadpool.h"
-#include "source/cache.h"
+#include "gen/session.h"
 #include "util/buf.h"
 #include "wandler.h"
 
@@ -432,12 +432,10 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
         fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
         goto out;
     }
-    /* as a load does (session.c): the Q4_0 matrices from their repacked cache file, when it can be */
-    char *repack_dir = NULL;
-    if (wl_cache_subdir("repack", &repack_dir, &err) || wl_repack_model(m, f, isa, repack_dir, &rp, &err))
+    /* as a load does: the Q4_0 matrices from their repacked cache file, when it can be */
+    if (wl_repack_cached(m, f, isa, &rp, &err))
         fprintf(stderr, "wandler bench: %s: not repacked: %s (%s)\n", model, err.message,
                 wandler_status_name(err.code));
-    free(repack_dir);
     if (wl_pool_create(threads, &pool, &err) || wl_ctx_create(m, n_ctx, pool, isa, &c, &err)) {
         fprintf(stderr, "wandler bench: %s: %s (%s)\n", model, err.message, wandler_status_name(err.code));
         goto out;

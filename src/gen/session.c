@@ -70,14 +70,21 @@ static double resident_fraction(const gguf_file *f)
  * family s->isa. Not being able to (no cache directory, a full disk) is no reason to fail the
  * load: the matrices are then read from the GGUF file's rows, as repack_cache.h says, and only
  * running out of memory fails it. */
-static int repack(wl_session *s, wandler_error *err)
+int wl_repack_cached(wl_model *m, const gguf_file *f, int isa, struct wl_repack **out, wandler_error *err)
 {
     char *dir = NULL;
-    wandler_error e;
-    int rc = wl_cache_subdir("repack", &dir, &e);
+    *out = NULL;
+    int rc = wl_cache_subdir("repack", &dir, err);
     if (rc == WANDLER_OK)
-        rc = wl_repack_model(s->model, s->file, s->isa, dir, &s->repack, &e);
+        rc = wl_repack_model(m, f, isa, dir, out, err);
     free(dir);
+    return rc;
+}
+
+static int repack(wl_session *s, wandler_error *err)
+{
+    wandler_error e;
+    const int rc = wl_repack_cached(s->model, s->file, s->isa, &s->repack, &e);
     if (rc == WANDLER_ERR_OUT_OF_MEMORY) {
         if (err)
             *err = e;

@@ -90,6 +90,12 @@ void wl_session_reset(wl_session *s);
  * stage, which then take most of the range and the load stages the last 5%. */
 double wl_load_fraction(int stage, uint64_t done, uint64_t total, int downloaded);
 
+/* The model's Q4_0 matrices from their repacked cache file in the cache root's repack/ folder
+ * (wl_repack_model, repack_cache.h), for kernel family isa, as every load does; *out as there.
+ * Errors: those of wl_cache_subdir (source/cache.h) and wl_repack_model; after any of them m is
+ * as loaded and may run. */
+int wl_repack_cached(wl_model *m, const gguf_file *f, int isa, struct wl_repack **out, wandler_error *err);
+
 /* Monotonic clock in milliseconds. */
 double wl_now_ms(void);
 
