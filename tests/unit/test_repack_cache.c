@@ -33,15 +33,18 @@
 
 static char g_dir[512], g_model[600], g_cache[600];
 
-static void make_model_tied(uint64_t seed, int tied)
+/* A Q4_0 llama of 2 layers of n_embd x n_ff (heads of 64) at g_model. */
+static void make_model_shape(uint64_t seed, int tied, int n_embd, int n_ff)
 {
     const wl_mkmodel_shape *s = wl_mkmodel_find_shape(WL_ARCH_LLAMA, "tiny");
     assert_non_null(s);
     wl_mkmodel_params p = {0};
     p.dims = s->dims;
     p.dims.n_layer = 2;
-    p.dims.n_embd = 256;
-    p.dims.n_ff = 512;
+    p.dims.n_embd = n_embd;
+    p.dims.n_head = n_embd / 64;
+    p.dims.n_head_kv = n_embd / 128;
+    p.dims.n_ff = n_ff;
     p.dims.tied = tied;
     /* a tied embedding stays Q8_0 in a Q4_0 file unless asked (as llama.cpp's quantizer does) */
     static const char *const q4_embd[] = {"token_embd.weight=Q4_0"};
@@ -55,6 +58,11 @@ static void make_model_tied(uint64_t seed, int tied)
     wandler_error err;
     if (wl_mkmodel(&p, g_model, &err) != WANDLER_OK)
         fail_msg("mkmodel: %s", err.message);
+}
+
+static void make_model_tied(uint64_t seed, int tied)
+{
+    make_model_shape(seed, tied, 256, 512);
 }
 
 static void make_model(uint64_t seed)
@@ -373,6 +381,43 @@ static void test_tied_embedding(void **state)
     make_model(42);
 }
 
+/* A file of several of the writer's 4 MiB windows (repack_cache.c), with tensors across their
+ * edges: every repacked matrix holds exactly what repacking the file's rows gives. */
+static void test_spans_windows(void **state)
+{
+    (void)state;
+    const int isa = repack_isa();
+    if (isa < 0)
+        skip();
+    make_model_shape(5, 0, 1024, 2816); /* ~12.7 MB of Q4_0 */
+    wandler_error err;
+    loaded l, plain;
+    assert_int_equal(load(&l, g_cache, isa, &err), WANDLER_OK);
+    assert_non_null(l.rp);
+    assert_true(wl_repack_info_of(l.rp)->bytes > ((uint64_t)12 << 20));
+    assert_int_equal(load(&plain, NULL, isa, &err), WANDLER_OK);
+    int checked = 0;
+    for (int il = 0; il < l.m->hp.n_layer; il++) {
+        const wl_layer *L = &l.m->layers[il], *P = &plain.m->layers[il];
+        const wl_tensor *t[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        const wl_tensor *pt[7] = {&P->wq, &P->wk, &P->wv, &P->wo, &P->w_gate, &P->w_up, &P->w_down};
+        for (int i = 0; i < 7; i++) {
+            assert_int_equal(t[i]->layout, WL_LAYOUT_R16);
+            const size_t bytes = wl_r16_bytes(t[i]->ne[1], t[i]->ne[0]);
+            unsigned char *want = malloc(bytes);
+            assert_non_null(want);
+            wl_r16_repack(pt[i]->data, pt[i]->row_bytes, pt[i]->ne[0], 0, pt[i]->ne[1] / WL_R16_ROWS, want);
+            assert_memory_equal(t[i]->data, want, bytes);
+            free(want);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 14);
+    unload(&plain);
+    unload(&l);
+    make_model(42);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -386,7 +431,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_then_hit), cmocka_unit_test(test_stale_and_damaged),
         cmocka_unit_test(test_nothing_to_do),  cmocka_unit_test(test_unwritable),
-        cmocka_unit_test(test_tied_embedding),
+        cmocka_unit_test(test_tied_embedding), cmocka_unit_test(test_spans_windows),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
