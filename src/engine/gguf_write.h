@@ -51,6 +51,14 @@ typedef struct gguf_writer gguf_writer;
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* The stdio buffer a stream that writes a GGUF file best has (setvbuf before its first write,
+ * the buffer alive until fclose): glibc then writes the file in whole pieces of this size at
+ * multiples of it, which Linux 6.x (ext4, xfs) caches in 2 MiB folios, so that the file, loaded
+ * while still cached, is mapped in 2 MiB pages (gguf_map_file): decode reads every weight once
+ * per token, ~8% faster so. Written in glibc's default 4 KiB pieces, it stays in small folios
+ * for as long as the cache keeps it. */
+#define GGUF_WRITE_STDIO_BUFFER ((size_t)4 << 20)
+
 /* Creates an empty writer (no metadata, no tensors) in *out; the caller owns it and frees it
  * with gguf_writer_free(). Errors: INVALID_ARGUMENT (out NULL), OUT_OF_MEMORY. */
 int gguf_writer_new(gguf_writer **out, wandler_error *err);

@@ -509,6 +509,7 @@ int wl_mkmodel(const wl_mkmodel_params *p, const char *out, wandler_error *err)
     char *qbuf = NULL;
     wl_pool *pool = NULL;
     FILE *fp = NULL;
+    char *vbuf = NULL; /* fp's stdio buffer (GGUF_WRITE_STDIO_BUFFER) */
     wl_quant_plan plan;
     int have_plan = 0;
     char msg[512];
@@ -585,6 +586,8 @@ int wl_mkmodel(const wl_mkmodel_params *p, const char *out, wandler_error *err)
         rc = wl_error(err, WANDLER_ERR_IO, "cannot create %s: %s", out, strerror(errno));
         goto done;
     }
+    if ((vbuf = malloc(GGUF_WRITE_STDIO_BUFFER)))
+        (void)setvbuf(fp, vbuf, _IOFBF, GGUF_WRITE_STDIO_BUFFER);
     if ((rc = gguf_writer_begin(w, fp, err)))
         goto done;
     for (size_t k = 0; k < l.n && !rc; k++) {
@@ -610,6 +613,7 @@ int wl_mkmodel(const wl_mkmodel_params *p, const char *out, wandler_error *err)
 done:
     if (fp && fclose(fp) != 0 && !rc)
         rc = wl_error(err, WANDLER_ERR_IO, "cannot write %s: %s", out, strerror(errno));
+    free(vbuf); /* after fclose: the stream wrote through it */
     if (rc && fp)
         remove(out);
     wl_pool_destroy(pool);

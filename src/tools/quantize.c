@@ -87,6 +87,7 @@ int wl_quantize_file(const char *in, const char *out, const wl_quantize_params *
     gguf_writer *w = NULL;
     wl_pool *pool = NULL;
     FILE *fp = NULL;
+    char *vbuf = NULL; /* fp's stdio buffer (GGUF_WRITE_STDIO_BUFFER) */
     size_t *order = NULL;
     const char **names = NULL;
     uint32_t *types = NULL;
@@ -190,6 +191,8 @@ int wl_quantize_file(const char *in, const char *out, const wl_quantize_params *
         rc = wl_error(err, WANDLER_ERR_IO, "cannot create %s: %s", out, strerror(errno));
         goto done;
     }
+    if ((vbuf = malloc(GGUF_WRITE_STDIO_BUFFER)))
+        (void)setvbuf(fp, vbuf, _IOFBF, GGUF_WRITE_STDIO_BUFFER);
     if ((rc = gguf_writer_begin(w, fp, err)))
         goto done;
     for (uint64_t k = 0; k < n && !rc; k++) {
@@ -205,6 +208,7 @@ int wl_quantize_file(const char *in, const char *out, const wl_quantize_params *
 done:
     if (fp && fclose(fp) != 0 && !rc)
         rc = wl_error(err, WANDLER_ERR_IO, "cannot write %s: %s", out, strerror(errno));
+    free(vbuf); /* after fclose: the stream wrote through it */
     if (rc && fp)
         remove(out);
     wl_pool_destroy(pool);
