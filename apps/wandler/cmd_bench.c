@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "engine/cpu.h"
 #include "engine/gguf.h"
+#include "engine/mapped_pages.h"
 #include "engine/membw.h"
 #include "engine/model.h"
 #include "engine/repack_cache.h"
@@ -321,9 +322,22 @@ static wl_repack_info repack_info(const wl_repack *rp)
     return rp ? *wl_repack_info_of(rp) : none;
 }
 
+/* The weights' resident pages (the GGUF file's mapping and the repacked one's) and the share of
+ * them mapped in 2 MiB pages (mapped_pages.h); *share < 0 when it cannot be told. */
+static void weights_pages(const gguf_file *f, const wl_repack *rp, uint64_t *resident, double *share)
+{
+    uint64_t huge = 0;
+    *resident = 0;
+    int ok = gguf_path(f)[0] && wl_mapped_pages(gguf_base(f), (size_t)gguf_file_size(f), resident, &huge) == 0;
+    if (rp)
+        ok = ok && wl_mapped_pages(wl_repack_info_of(rp)->map, wl_repack_info_of(rp)->map_bytes, resident,
+                                   &huge) == 0;
+    *share = ok && *resident ? (double)huge / (double)*resident : -1;
+}
+
 static void print_engine_json(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
                               int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs,
-                              double bw, double wbytes, const wl_repack *rp)
+                              double bw, double wbytes, const wl_repack *rp, double huge_share)
 {
     const wl_repack_info ri = repack_info(rp);
     const char *slash = strrchr(model, '/');
@@ -336,6 +350,10 @@ static void print_engine_json(const char *model, size_t file_bytes, const wl_mod
     printf(
         "\"repacked_tensors\": %d, \"repacked_bytes\": %llu, \"repack_cache_hit\": %s, \"repack_ms\": %.1f, ",
         ri.n_tensors, (unsigned long long)ri.bytes, ri.hit ? "true" : "false", ri.ms);
+    if (huge_share >= 0)
+        printf("\"weights_huge_page_share\": %.4f, ", huge_share);
+    else
+        printf("\"weights_huge_page_share\": null, ");
     printf(
         "\"pp_tokens_per_s\": %.3f, \"pp_spread\": %.3f, \"tg_tokens_per_s\": %.3f, \"tg_spread\": %.3f, "
         "\"read_bandwidth_gb_s\": %.3f, \"weight_bytes_per_token\": %.0f, \"tg_bandwidth_fraction\": %.4f, "
@@ -355,7 +373,8 @@ static void print_engine_json(const char *model, size_t file_bytes, const wl_mod
 
 static void print_engine_table(const char *model, size_t file_bytes, const wl_model *m, const char *isa,
                                int threads, int pp, int tg, int reps, const engine_run *runs, int n_runs,
-                               double bw, double wbytes, const wl_repack *rp)
+                               double bw, double wbytes, const wl_repack *rp, uint64_t resident,
+                               double huge_share)
 {
     const wl_repack_info ri = repack_info(rp);
     printf("model: %s (%s, %.1f MiB, %.1fM params, %s, %d threads), %d repetitions\n", model, m->arch_name,
@@ -363,6 +382,9 @@ static void print_engine_table(const char *model, size_t file_bytes, const wl_mo
     if (ri.n_tensors)
         printf("weights: %d Q4_0 matrices (%.1f MiB) repacked in groups of 16 rows, %s %s in %.0f ms\n",
                ri.n_tensors, ri.bytes / 1048576.0, ri.hit ? "mapped from" : "written to", ri.path, ri.ms);
+    if (huge_share >= 0)
+        printf("weights' pages: %.1f MiB resident, %.0f%% of them mapped in 2 MiB pages\n", resident / 1048576.0,
+               100.0 * huge_share);
     printf("%-16s %12s %10s %10s %10s\n", "test", "tokens/s", "spread", "min", "max");
     for (int i = 0; i < n_runs; i++) {
         const engine_run *r = &runs[i];
@@ -492,12 +514,15 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     if (probe && bw.n == 0) /* no decode test: measure the bound once */
         series_add(&bw, wl_membw_measure(probe, pool, 3));
     const size_t file_bytes = (size_t)gguf_file_size(f);
+    uint64_t resident;
+    double huge_share;
+    weights_pages(f, rp, &resident, &huge_share);
     if (json)
         print_engine_json(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths,
-                          median(&bw), wbytes, rp);
+                          median(&bw), wbytes, rp, huge_share);
     else
         print_engine_table(model, file_bytes, m, wl_isa_name(isa), threads, pp, tg, reps, runs, n_depths,
-                           median(&bw), wbytes, rp);
+                           median(&bw), wbytes, rp, resident, huge_share);
     status = 0;
     goto out;
 fail:

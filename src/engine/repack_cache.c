@@ -353,6 +353,8 @@ int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, w
     r->info.n_tensors = n;
     r->info.bytes = bytes;
     r->info.path = r->path;
+    r->info.map = r->map;
+    r->info.map_bytes = r->size;
     r->info.ms = now_ms() - t0;
     *out = r;
     r = NULL;

@@ -42,6 +42,8 @@ typedef struct wl_repack_info {
     uint64_t bytes;   /* their bytes (the same as in the GGUF file) */
     double ms;        /* wall time of wl_repack_model */
     const char *path; /* the cache file */
+    const void *map;  /* its mapping, of map_bytes bytes */
+    size_t map_bytes;
 } wl_repack_info;
 
 /* Repacks the matrices of m that fit R16 (wl_r16_fits: the layers' Q4_0 matrices, and the

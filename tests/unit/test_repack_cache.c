@@ -22,6 +22,7 @@
 #include "testutil.h"
 #include "engine/cpu.h"
 #include "engine/gemm.h"
+#include "engine/mapped_pages.h"
 #include "engine/model.h"
 #include "engine/repack.h"
 #include "engine/repack_cache.h"
@@ -418,6 +419,42 @@ static void test_spans_windows(void **state)
     make_model(42);
 }
 
+/* wl_mapped_pages (mapped_pages.h), which `wandler bench` reports, over the cache file's mapping:
+ * once every page is read, all of it is resident; the huge pages are some of those (how many is
+ * the kernel's choice); a range nothing maps cannot be told. */
+static void test_mapped_pages(void **state)
+{
+    (void)state;
+    const int isa = repack_isa();
+    if (isa < 0)
+        skip();
+    wandler_error err;
+    loaded l;
+    assert_int_equal(load(&l, g_cache, isa, &err), WANDLER_OK);
+    assert_non_null(l.rp);
+    const wl_repack_info *ri = wl_repack_info_of(l.rp);
+    assert_non_null(ri->map);
+    assert_true(ri->map_bytes >= 4096 + ri->bytes);
+    volatile unsigned char sink = 0;
+    for (size_t i = 0; i < ri->map_bytes; i += 4096)
+        sink ^= ((const unsigned char *)ri->map)[i];
+    (void)sink;
+    uint64_t resident = 0, huge = 0;
+    assert_int_equal(wl_mapped_pages(ri->map, ri->map_bytes, &resident, &huge), 0);
+    assert_true(resident >= ri->map_bytes / 4096 * 4096);
+    assert_true(huge <= resident);
+    /* the sums add up over calls */
+    uint64_t twice = resident, huge2 = huge;
+    assert_int_equal(wl_mapped_pages(ri->map, ri->map_bytes, &twice, &huge2), 0);
+    assert_true(twice >= 2 * (ri->map_bytes / 4096 * 4096));
+    /* the first page is never mapped */
+    uint64_t r0 = 7, h0 = 7;
+    assert_int_equal(wl_mapped_pages((const void *)(uintptr_t)4096, 4096, &r0, &h0), -1);
+    assert_int_equal(r0, 7);
+    assert_int_equal(h0, 7);
+    unload(&l);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -432,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_write_then_hit), cmocka_unit_test(test_stale_and_damaged),
         cmocka_unit_test(test_nothing_to_do),  cmocka_unit_test(test_unwritable),
         cmocka_unit_test(test_tied_embedding), cmocka_unit_test(test_spans_windows),
+        cmocka_unit_test(test_mapped_pages),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
