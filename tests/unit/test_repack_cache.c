@@ -193,6 +193,18 @@ static int repack_isa(void)
     return wl_gemm_supported(WL_ISA_AVX512, WL_TYPE_Q4_0) ? WL_ISA_AVX512 : -1;
 }
 
+/* got (from the cache file) holds exactly what repacking rows (the GGUF file's) gives. */
+static void expect_repacked(const wl_tensor *got, const wl_tensor *rows)
+{
+    assert_int_equal(got->layout, WL_LAYOUT_R16);
+    const size_t bytes = wl_r16_bytes(rows->ne[1], rows->ne[0]);
+    unsigned char *want = malloc(bytes);
+    assert_non_null(want);
+    wl_r16_repack(rows->data, rows->row_bytes, rows->ne[0], 0, rows->ne[1] / WL_R16_ROWS, want);
+    assert_memory_equal(got->data, want, bytes);
+    free(want);
+}
+
 static void test_write_then_hit(void **state)
 {
     (void)state;
@@ -220,14 +232,8 @@ static void test_write_then_hit(void **state)
     assert_int_equal(wl_repack_info_of(b.rp)->hit, 1);
     assert_string_equal(wl_repack_info_of(b.rp)->path, ia->path);
     /* the same bytes in the file as made now */
-    const wl_tensor *t = &a.m->layers[1].w_down;
-    unsigned char *want = malloc(wl_r16_bytes(t->ne[1], t->ne[0]));
-    assert_non_null(want);
     assert_int_equal(load(&plain, NULL, isa, &err), WANDLER_OK);
-    const wl_tensor *pt = &plain.m->layers[1].w_down;
-    wl_r16_repack(pt->data, pt->row_bytes, pt->ne[0], 0, pt->ne[1] / WL_R16_ROWS, want);
-    assert_memory_equal(b.m->layers[1].w_down.data, want, wl_r16_bytes(t->ne[1], t->ne[0]));
-    free(want);
+    expect_repacked(&b.m->layers[1].w_down, &plain.m->layers[1].w_down);
 
     compare(plain.m, b.m, isa, isa);
     /* a context without the R16 GEMM computes with wl_r16_ref, whose arithmetic is the GEMM's
@@ -403,13 +409,7 @@ static void test_spans_windows(void **state)
         const wl_tensor *t[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         const wl_tensor *pt[7] = {&P->wq, &P->wk, &P->wv, &P->wo, &P->w_gate, &P->w_up, &P->w_down};
         for (int i = 0; i < 7; i++) {
-            assert_int_equal(t[i]->layout, WL_LAYOUT_R16);
-            const size_t bytes = wl_r16_bytes(t[i]->ne[1], t[i]->ne[0]);
-            unsigned char *want = malloc(bytes);
-            assert_non_null(want);
-            wl_r16_repack(pt[i]->data, pt[i]->row_bytes, pt[i]->ne[0], 0, pt[i]->ne[1] / WL_R16_ROWS, want);
-            assert_memory_equal(t[i]->data, want, bytes);
-            free(want);
+            expect_repacked(t[i], pt[i]);
             checked++;
         }
     }
