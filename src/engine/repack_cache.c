@@ -280,6 +280,17 @@ fail:
     return rc;
 }
 
+char *wl_repack_file_path(const char *dir, const char *gguf_path)
+{
+    /* one path, one cache file, made again when the GGUF file changes (the header) */
+    char *real = realpath(gguf_path, NULL), *path = NULL;
+    const char *key = real ? real : gguf_path;
+    if (asprintf(&path, "%s/%016llx.r16", dir, (unsigned long long)fnv1a(FNV_START, key, strlen(key))) < 0)
+        path = NULL;
+    free(real);
+    return path;
+}
+
 int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, wl_repack **out,
                     wandler_error *err)
 {
@@ -319,16 +330,9 @@ int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, w
         bytes += tensor_bytes(list[i]);
     }
 
-    /* the file's name: a hash of the GGUF file's real path, so that one path has one cache
-     * file, made again when the GGUF file changes */
-    char *real = realpath(src, NULL);
-    const char *key = real ? real : src;
     wl_repack *r = calloc(1, sizeof *r);
     int rc = WANDLER_OK;
-    if (!r || asprintf(&r->path, "%s/%016llx.r16", dir,
-                       (unsigned long long)fnv1a(FNV_START, key, strlen(key))) < 0) {
-        if (r)
-            r->path = NULL;
+    if (!r || !(r->path = wl_repack_file_path(dir, src))) {
         rc = wl_error(err, WANDLER_ERR_OUT_OF_MEMORY, "out of memory");
         goto out;
     }
@@ -360,7 +364,6 @@ int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, w
     r = NULL;
 out:
     wl_repack_free(r);
-    free(real);
     free(list);
     return rc;
 }

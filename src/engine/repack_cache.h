@@ -62,6 +62,14 @@ typedef struct wl_repack_info {
 int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, wl_repack **out,
                     wandler_error *err);
 
+/* The folder of the cache root that holds the repacked files (wl_cache_subdir, source/cache.h). */
+#define WL_REPACK_SUBDIR "repack"
+
+/* The cache file in dir that wl_repack_model uses for the GGUF file at gguf_path: named by a hash
+ * of its real path (of gguf_path itself when it cannot be resolved, e.g. a file already gone).
+ * A new string (free it), or NULL when out of memory. Any thread; nothing is read or written. */
+char *wl_repack_file_path(const char *dir, const char *gguf_path);
+
 /* What the repacking did; r must not be NULL. */
 const wl_repack_info *wl_repack_info_of(const wl_repack *r);
 

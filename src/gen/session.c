@@ -74,7 +74,7 @@ int wl_repack_cached(wl_model *m, const gguf_file *f, int isa, struct wl_repack 
 {
     char *dir = NULL;
     *out = NULL;
-    int rc = wl_cache_subdir("repack", &dir, err);
+    int rc = wl_cache_subdir(WL_REPACK_SUBDIR, &dir, err);
     if (rc == WANDLER_OK)
         rc = wl_repack_model(m, f, isa, dir, out, err);
     free(dir);
