@@ -1,13 +1,19 @@
 /* cmd_cache.c - looking at and cleaning the model cache from the command line:
- *   wandler ls [--paths]   the cached models and partial downloads, with their sizes
- *   wandler rm SOURCE...   delete cached models (the file, its metadata, any partial download)
+ *   wandler ls [--paths]   the cached models and partial downloads, with their sizes (and the
+ *                          size of their repacked weights, repack_cache.h)
+ *   wandler rm SOURCE...   delete cached models (the file, its metadata, any partial download,
+ *                          its repacked weights)
  * Both go through src/source/ (cache.h, source.h), which never follow symbolic links while
  * walking or deleting, so a link in the cache cannot make `rm` delete something outside it. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "engine/repack_cache.h"
 #include "source/cache.h"
 #include "source/source.h"
 #include "wandler.h"
@@ -18,14 +24,29 @@ typedef struct ls_state {
     int paths;
     int n;
     uint64_t bytes;
+    char *repack_dir; /* CACHE/repack */
 } ls_state;
+
+/* The bytes of the repacked weights of the model file at path, 0 when it has none. */
+static uint64_t repacked_bytes(const char *repack_dir, const char *path)
+{
+    char *r = wl_repack_file_path(repack_dir, path);
+    struct stat st;
+    const uint64_t n = r && lstat(r, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    free(r);
+    return n;
+}
 
 static void ls_entry(const wl_cache_listing *e, void *user)
 {
     ls_state *s = user;
     char size[32], total[32];
     cli_human_bytes((double)e->bytes, size, sizeof size);
-    if (e->complete)
+    uint64_t repacked = 0;
+    if (e->complete && (repacked = repacked_bytes(s->repack_dir, e->path)) > 0)
+        printf("%10s  %s  (+ %s of repacked weights)", size, e->source,
+               cli_human_bytes((double)repacked, total, sizeof total));
+    else if (e->complete)
         printf("%10s  %s", size, e->source);
     else if (e->total)
         printf("%10s  %s  (partial: %d%% of %s)", size, e->source, (int)(e->bytes * 100 / e->total),
@@ -36,7 +57,7 @@ static void ls_entry(const wl_cache_listing *e, void *user)
         printf("\n            %s", e->path);
     putchar('\n');
     s->n += e->complete;
-    s->bytes += e->bytes;
+    s->bytes += e->bytes + repacked;
 }
 
 int cmd_ls(int argc, char **argv)
@@ -61,7 +82,13 @@ int cmd_ls(int argc, char **argv)
         fprintf(stderr, "wandler ls: %s\n", err.message);
         return 1;
     }
+    if (asprintf(&s.repack_dir, "%s/%s", root, WL_REPACK_SUBDIR) < 0) {
+        fprintf(stderr, "wandler ls: out of memory\n");
+        free(root);
+        return 1;
+    }
     int rc = wl_cache_list(root, ls_entry, &s, &err);
+    free(s.repack_dir);
     if (rc != WANDLER_OK) {
         fprintf(stderr, "wandler ls: %s (%s)\n", err.message, wandler_status_name(err.code));
         free(root);
@@ -76,26 +103,52 @@ int cmd_ls(int argc, char **argv)
 
 /* ---- rm ---- */
 
+/* The repacked weights' file of the cached model of source (while that model's file is still
+ * there: its name comes from the file's real path), or NULL when there is none to know of. */
+static char *repack_file_of(const char *repack_dir, const char *source)
+{
+    char *file = NULL, *r = NULL;
+    wandler_error ignore;
+    if (repack_dir && wl_source_cache_path(source, &file, &ignore) == WANDLER_OK)
+        r = wl_repack_file_path(repack_dir, file);
+    free(file);
+    return r;
+}
+
 int cmd_rm(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        fprintf(argc < 2 ? stderr : stdout, "usage: wandler rm SOURCE...\n\nDeletes cached models (the file, its "
-                                            "metadata and any partial download). SOURCE as given to pull.\n");
+        fprintf(argc < 2 ? stderr : stdout,
+                "usage: wandler rm SOURCE...\n\nDeletes cached models (the file, its metadata, any partial "
+                "download and its repacked weights). SOURCE as given to pull.\n");
         return argc < 2 ? 2 : 0;
     }
+    char *root = NULL, *repack_dir = NULL;
+    wandler_error err;
+    if (wl_cache_root(&root, &err) == WANDLER_OK && asprintf(&repack_dir, "%s/%s", root, WL_REPACK_SUBDIR) < 0)
+        repack_dir = NULL;
+    free(root);
     int status = 0;
     for (int i = 1; i < argc; i++) {
         int removed;
-        wandler_error err;
+        char *repacked = repack_file_of(repack_dir, argv[i]);
         if (wl_source_remove(argv[i], &removed, &err) != WANDLER_OK) {
             fprintf(stderr, "wandler rm: %s: %s (%s)\n", argv[i], err.message, wandler_status_name(err.code));
             status = 1;
         } else if (!removed) {
             fprintf(stderr, "wandler rm: %s is not in the cache\n", argv[i]);
             status = 1;
+        } else if (repacked && unlink(repacked) == 0) {
+            fprintf(stderr, "removed %s and its repacked weights\n", argv[i]);
+        } else if (repacked && errno != ENOENT) {
+            fprintf(stderr, "wandler rm: removed %s, but not its repacked weights %s: %s\n", argv[i], repacked,
+                    strerror(errno));
+            status = 1;
         } else {
             fprintf(stderr, "removed %s\n", argv[i]);
         }
+        free(repacked);
     }
+    free(repack_dir);
     return status;
 }

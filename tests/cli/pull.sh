@@ -50,6 +50,23 @@ grep -q removed "$tmp/err" || fail "rm message"
 "$wandler" rm "$base/files/stories260K.gguf" 2> "$tmp/err"; [ $? -eq 1 ] || fail "rm of a missing entry exits 1"
 grep -q 'not in the cache' "$tmp/err" || fail "rm message for a missing entry"
 
+# a cached model's repacked weights (repack_cache.h: Q4_0 on CPUs with AVX-512 VNNI) are listed
+# with it and removed with it
+"$wandler" mkmodel -q --arch llama --shape tiny --type Q4_0 "$tmp/server/root/tiny-q4.gguf" || fail "mkmodel"
+"$wandler" run "$base/files/tiny-q4.gguf" -p "Once" -n 2 --temp 0 --no-echo > /dev/null 2> "$tmp/err" ||
+  { cat "$tmp/err"; fail "run of a Q4_0 model"; }
+if ls "$WANDLER_CACHE_DIR"/repack/*.r16 > /dev/null 2>&1; then
+  "$wandler" ls 2>/dev/null | grep -q 'tiny-q4.gguf  (+ .* of repacked weights)' ||
+    { "$wandler" ls; fail "ls does not show the repacked weights"; }
+  "$wandler" rm "$base/files/tiny-q4.gguf" 2> "$tmp/err" || { cat "$tmp/err"; fail "rm of a repacked model"; }
+  grep -q 'removed .* and its repacked weights' "$tmp/err" || { cat "$tmp/err"; fail "rm message"; }
+  ls "$WANDLER_CACHE_DIR"/repack/*.r16 > /dev/null 2>&1 && fail "rm left the repacked weights"
+  echo "  repacked weights listed and removed with their model"
+else
+  "$wandler" rm "$base/files/tiny-q4.gguf" 2> /dev/null || fail "rm of a model"
+  echo "  (nothing repacked on this CPU: the repacked weights' part is not checked)"
+fi
+
 # Ctrl-C keeps the partial download; the next pull resumes it
 control '{"rate": 500000}'
 "$wandler" pull "$base/files/stories260K.gguf" > /dev/null 2> "$tmp/err" &
