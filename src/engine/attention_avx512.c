@@ -30,6 +30,8 @@
 
 float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
 float wl_att_exp_fma(float x);
+void wl_att_query_group_avx2(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
+                             int last, float scale, float softcap, void *scratch, float *const *out);
 
 #define NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
@@ -225,13 +227,7 @@ static void tile_avx512(const wl_att_tile *t, void *scratch)
  * independent of each other and overlap. Measured per query and key (hd 64, 4 queries, 2048
  * keys from memory, one core): 5.7-5.8 ns, against 8.9-9.2 ns when each step went through memory
  * one key and query at a time (the per-step functions of the ops table). */
-typedef struct {
-    uint16_t *acc; /* (hd) the accumulator, half */
-    float *qf;     /* (hd) the query, half-rounded */
-    float *sc, *ex; /* (16) each: per key of a block, the scores and their exponentials */
-    float max, sum;
-    unsigned news; /* bit j: key j of the block set a new maximum */
-} group_query;
+typedef wl_att_group_query group_query;
 
 /* dot8's final sum (attention_dot8.h) of each 8-lane half of r: ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7))
  * of lanes 0-7 lands in lane 0, that of lanes 8-15 in lane 8 (float addition commutes exactly) */
@@ -245,33 +241,65 @@ static inline __m512 sum8_halves(__m512 r)
 /* The scores of keys K[0..nb) (hd a multiple of 8) for the group's queries: dot8 of two keys at
  * once, key j in lanes 0-7 and key j + 1 in lanes 8-15 of one register per query, each lane a
  * chain over the elements in index order as in dot8; every key is converted once for all the
- * queries. s = dot * scale, soft-capped when softcap != 0. */
-static void scores_pairs(int hd, int n, group_query *g, const uint16_t *K, int nb, float scale, float softcap)
+ * queries. Up to qmax queries and np pairs of keys at a time (qmax * np <= 8 registers of
+ * chains, so that a lone query has several to overlap); inlined with constant shapes, so that
+ * the chains live in registers. s = dot * scale, soft-capped when softcap != 0. */
+static inline __attribute__((always_inline)) void scores_shape(int hd, int n, group_query *g, const uint16_t *K, int nb,
+                                                               float scale, float softcap, const int qmax,
+                                                               const int np)
 {
-    for (int j = 0; j < nb; j += 2) {
-        const uint16_t *k0 = K + (size_t)j * hd, *k1 = j + 1 < nb ? k0 + hd : k0; /* odd nb: a spare copy */
-        __m512 acc[WL_ATT_GROUP];
-        for (int i = 0; i < n; i++)
-            acc[i] = _mm512_setzero_ps();
-        for (int e = 0; e < hd; e += 8) {
-            const __m256i kh = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(k0 + e))),
-                                                       _mm_loadu_si128((const __m128i *)(k1 + e)), 1);
-            const __m512 kv = _mm512_cvtph_ps(kh);
-            for (int i = 0; i < n; i++)
-                acc[i] = _mm512_fmadd_ps(_mm512_broadcast_f32x8(_mm256_loadu_ps(g[i].qf + e)), kv, acc[i]);
-        }
-        for (int i = 0; i < n; i++) {
-            const __m512 d = sum8_halves(acc[i]);
-            float s0 = _mm512_cvtss_f32(d) * scale, s1 = _mm_cvtss_f32(_mm512_extractf32x4_ps(d, 2)) * scale;
-            if (softcap != 0.0f) {
-                s0 = softcap * tanhf(s0);
-                s1 = softcap * tanhf(s1);
+    for (int i0 = 0; i0 < n; i0 += qmax) {
+        const int nh = n - i0 < qmax ? n - i0 : qmax;
+        for (int j = 0; j < nb; j += 2 * np) {
+            const uint16_t *k[16];
+#pragma GCC unroll 16
+            for (int kk = 0; kk < 2 * np; kk++) /* keys past nb: a spare copy of the last one */
+                k[kk] = K + (size_t)(j + kk < nb ? j + kk : nb - 1) * hd;
+            __m512 acc[8];
+#pragma GCC unroll 8
+            for (int a = 0; a < qmax * np; a++)
+                acc[a] = _mm512_setzero_ps();
+            for (int e = 0; e < hd; e += 8) {
+                __m512 kv[8];
+#pragma GCC unroll 8
+                for (int p = 0; p < np; p++)
+                    kv[p] = _mm512_cvtph_ps(
+                        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(k[2 * p] + e))),
+                                                _mm_loadu_si128((const __m128i *)(k[2 * p + 1] + e)), 1));
+#pragma GCC unroll 8
+                for (int i = 0; i < qmax; i++) {
+                    if (i >= nh)
+                        break;
+                    const __m512 qv = _mm512_broadcast_f32x8(_mm256_loadu_ps(g[i0 + i].qf + e));
+#pragma GCC unroll 8
+                    for (int p = 0; p < np; p++)
+                        acc[i * np + p] = _mm512_fmadd_ps(qv, kv[p], acc[i * np + p]);
+                }
             }
-            g[i].sc[j] = s0;
-            if (j + 1 < nb)
-                g[i].sc[j + 1] = s1;
+            for (int i = 0; i < nh; i++)
+                for (int p = 0; p < np && j + 2 * p < nb; p++) {
+                    const __m512 d = sum8_halves(acc[i * np + p]);
+                    float s0 = _mm512_cvtss_f32(d) * scale, s1 = _mm_cvtss_f32(_mm512_extractf32x4_ps(d, 2)) * scale;
+                    if (softcap != 0.0f) {
+                        s0 = softcap * tanhf(s0);
+                        s1 = softcap * tanhf(s1);
+                    }
+                    g[i0 + i].sc[j + 2 * p] = s0;
+                    if (j + 2 * p + 1 < nb)
+                        g[i0 + i].sc[j + 2 * p + 1] = s1;
+                }
         }
     }
+}
+
+static void scores_pairs(int hd, int n, group_query *g, const uint16_t *K, int nb, float scale, float softcap)
+{
+    if (n <= 2)
+        scores_shape(hd, n, g, K, nb, scale, softcap, 2, 4);
+    else if (n <= 4)
+        scores_shape(hd, n, g, K, nb, scale, softcap, 4, 2);
+    else
+        scores_shape(hd, n, g, K, nb, scale, softcap, 8, 1);
 }
 
 /* The accumulation of values V[0..nb) into the group's accumulators, for up to VH queries and
@@ -377,37 +405,24 @@ static void running_max(group_query *gi, int nb)
 static void query_group_avx512(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
                                int last, float scale, float softcap, void *scratch, float *const *out)
 {
+    if (n == 1 && hd % 8 == 0) {
+        /* a lone query's accumulators are only hd / 16 chains of 16 lanes here, and each step
+         * waits for the one before it; in 8 lanes they are twice as many (hd 64, 2048 keys from
+         * memory: 11 against 14.5 ns per key). The steps, and so the bits, are the same. */
+        wl_att_query_group_avx2(hd, n, q, K, V, first, last, scale, softcap, scratch, out);
+        return;
+    }
     group_query g[WL_ATT_GROUP];
-    /* per query: hd halves and hd floats (each rounded up to 64 bytes), then 3 x 16 floats */
-    const size_t acc_bytes = ((size_t)hd * 2 + 63) / 64 * 64, qf_bytes = ((size_t)hd * 4 + 63) / 64 * 64;
-    unsigned char *at = scratch;
-    for (int i = 0; i < n; i++, at += acc_bytes + qf_bytes + 3 * 64) {
-        g[i].acc = (uint16_t *)(void *)at;
-        g[i].qf = (float *)(void *)(at + acc_bytes);
-        g[i].sc = (float *)(void *)(at + acc_bytes + qf_bytes);
-        g[i].ex = g[i].sc + 16;
-        g[i].max = -INFINITY;
-        g[i].sum = 0.0f;
+    wl_att_group_init(g, n, hd, scratch);
+    for (int i = 0; i < n; i++)
         for (int e = 0; e < hd; e += 16) {
             const __mmask16 m = first_lanes(hd - e < 16 ? hd - e : 16);
             _mm512_mask_storeu_ps(g[i].qf + e, m,
                                   _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, q[i] + e), NEAREST)));
         }
-        memset(g[i].acc, 0, (size_t)hd * sizeof *g[i].acc);
-    }
     for (int p0 = first; p0 <= last; p0 += 16) {
         const int nb = last - p0 + 1 < 16 ? last - p0 + 1 : 16;
-        /* the next block's keys and values, read while this one is computed (a long context's
-         * cache comes from memory, and the block's own few kilobytes leave the hardware
-         * prefetchers too short a stream to run ahead) */
-        if (p0 + 16 <= last) {
-            const int ahead = last - p0 - 15 < 16 ? last - p0 - 15 : 16;
-            const char *kn = (const char *)(K + (size_t)(p0 + 16) * hd), *vn = (const char *)(V + (size_t)(p0 + 16) * hd);
-            for (size_t l = 0; l < (size_t)ahead * hd * 2; l += 64) {
-                _mm_prefetch(kn + l, _MM_HINT_T0);
-                _mm_prefetch(vn + l, _MM_HINT_T0);
-            }
-        }
+        wl_att_prefetch_next_block(K, V, p0, last, hd);
         if (hd % 8 == 0)
             scores_pairs(hd, n, g, K + (size_t)p0 * hd, nb, scale, softcap);
         else /* dot8's scalar tail: one key at a time */
@@ -423,14 +438,7 @@ static void query_group_avx512(int hd, int n, const float *const *q, const uint1
         for (int i = 0; i < n; i++)
             running_max(&g[i], nb);
         values_block(hd, n, g, V + (size_t)p0 * hd, nb);
-        for (int i = 0; i < n; i++) {
-            group_query *gi = &g[i];
-            for (int j = 0; j < nb; j++) {
-                const int news = gi->news >> j & 1;
-                const float old_scale = news ? gi->ex[j] : 1.0f, weight = news ? 1.0f : gi->ex[j];
-                gi->sum = gi->sum * old_scale + weight;
-            }
-        }
+        wl_att_group_sums(g, n, nb);
     }
     for (int i = 0; i < n; i++) {
         const __m512 inv = _mm512_set1_ps(1.0f / g[i].sum);

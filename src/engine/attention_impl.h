@@ -6,8 +6,10 @@
 #ifndef WL_ENGINE_ATTENTION_IMPL_H
 #define WL_ENGINE_ATTENTION_IMPL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct wl_att_tile;
 
@@ -89,6 +91,65 @@ void wl_att_query(const wl_att_ops *ops, int hd, const float *q, const uint16_t 
  * ops->exp is the exponential (wl_expf, same bits everywhere). Scratch as wl_att_query's. */
 void wl_att_query_f32(const wl_att_ops *ops, int hd, const float *q, const uint16_t *K, const uint16_t *V, int first,
                       int last, float scale, float softcap, void *scratch, float *out);
+
+/* ---- what the group kernels (ops->query_group of attention_avx2.c and attention_avx512.c)
+ * share: each query's state, and the steps that do not depend on the vector width ---- */
+
+/* One query of a group. */
+typedef struct wl_att_group_query {
+    uint16_t *acc;  /* (hd) the accumulator, half */
+    float *qf;      /* (hd) the query, half-rounded (the caller fills it) */
+    float *sc, *ex; /* (16) each: per key of a block, the scores and their exponentials */
+    float max, sum; /* the running maximum and sum of the softmax */
+    unsigned news;  /* bit j: key j of the block set a new maximum */
+} wl_att_group_query;
+
+/* Points g[0..n) into scratch (wl_att_scratch_bytes(hd)): per query hd halves and hd floats,
+ * each rounded up to 64 bytes, then 3 x 64 bytes of which the scores and exponentials take two;
+ * the accumulators zeroed, max -inf, sum 0. */
+static inline void wl_att_group_init(wl_att_group_query *g, int n, int hd, void *scratch)
+{
+    const size_t acc_bytes = ((size_t)hd * 2 + 63) / 64 * 64, qf_bytes = ((size_t)hd * 4 + 63) / 64 * 64;
+    unsigned char *at = scratch;
+    for (int i = 0; i < n; i++, at += acc_bytes + qf_bytes + 3 * 64) {
+        g[i].acc = (uint16_t *)(void *)at;
+        g[i].qf = (float *)(void *)(at + acc_bytes);
+        g[i].sc = (float *)(void *)(at + acc_bytes + qf_bytes);
+        g[i].ex = g[i].sc + 16;
+        g[i].max = -INFINITY;
+        g[i].sum = 0.0f;
+        memset(g[i].acc, 0, (size_t)hd * sizeof *g[i].acc);
+    }
+}
+
+/* Prefetches the keys and values of the block of 16 after the one at p0 (up to last): a long
+ * context's cache comes from memory, and a block's own few kilobytes are too short a stream for
+ * the hardware prefetchers to run ahead. */
+static inline void wl_att_prefetch_next_block(const uint16_t *K, const uint16_t *V, int p0, int last, int hd)
+{
+    if (p0 + 16 > last)
+        return;
+    const int ahead = last - p0 - 15 < 16 ? last - p0 - 15 : 16;
+    const char *kn = (const char *)(K + (size_t)(p0 + 16) * hd), *vn = (const char *)(V + (size_t)(p0 + 16) * hd);
+    for (size_t l = 0; l < (size_t)ahead * hd * 2; l += 64) {
+        __builtin_prefetch(kn + l, 0, 3);
+        __builtin_prefetch(vn + l, 0, 3);
+    }
+}
+
+/* The softmax's running sum over a block of nb keys, key by key as the reference: on a new
+ * maximum sum = sum * e^(old max - new) + 1, else sum = sum * 1 + e^(s - max). */
+static inline void wl_att_group_sums(wl_att_group_query *g, int n, int nb)
+{
+    for (int i = 0; i < n; i++) {
+        wl_att_group_query *gi = &g[i];
+        for (int j = 0; j < nb; j++) {
+            const int news = gi->news >> j & 1;
+            const float old_scale = news ? gi->ex[j] : 1.0f, weight = news ? 1.0f : gi->ex[j];
+            gi->sum = gi->sum * old_scale + weight;
+        }
+    }
+}
 
 /* AVX2 + FMA + F16C versions (attention_avx2.c; x86-64 builds only), and the AVX-512 ones
  * (attention_avx512.c: 16 lanes per step for the element-wise steps; the dot is AVX2's). */
