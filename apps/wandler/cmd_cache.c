@@ -18,6 +18,20 @@
 #include "source/source.h"
 #include "wandler.h"
 
+/* The cache's folder of repacked weights (CACHE/repack, repack_cache.h), not created; NULL when
+ * the cache root cannot be told or memory runs out. */
+static char *repack_folder(void)
+{
+    char *root, *dir = NULL;
+    wandler_error ignore;
+    if (wl_cache_root(&root, &ignore) != WANDLER_OK)
+        return NULL;
+    if (asprintf(&dir, "%s/%s", root, WL_REPACK_SUBDIR) < 0)
+        dir = NULL;
+    free(root);
+    return dir;
+}
+
 /* ---- ls ---- */
 
 typedef struct ls_state {
@@ -82,7 +96,7 @@ int cmd_ls(int argc, char **argv)
         fprintf(stderr, "wandler ls: %s\n", err.message);
         return 1;
     }
-    if (asprintf(&s.repack_dir, "%s/%s", root, WL_REPACK_SUBDIR) < 0) {
+    if (!(s.repack_dir = repack_folder())) {
         fprintf(stderr, "wandler ls: out of memory\n");
         free(root);
         return 1;
@@ -123,15 +137,12 @@ int cmd_rm(int argc, char **argv)
                 "download and its repacked weights). SOURCE as given to pull.\n");
         return argc < 2 ? 2 : 0;
     }
-    char *root = NULL, *repack_dir = NULL;
+    char *rdir = repack_folder();
     wandler_error err;
-    if (wl_cache_root(&root, &err) == WANDLER_OK && asprintf(&repack_dir, "%s/%s", root, WL_REPACK_SUBDIR) < 0)
-        repack_dir = NULL;
-    free(root);
     int status = 0;
     for (int i = 1; i < argc; i++) {
         int removed;
-        char *repacked = repack_file_of(repack_dir, argv[i]);
+        char *repacked = repack_file_of(rdir, argv[i]);
         if (wl_source_remove(argv[i], &removed, &err) != WANDLER_OK) {
             fprintf(stderr, "wandler rm: %s: %s (%s)\n", argv[i], err.message, wandler_status_name(err.code));
             status = 1;
@@ -149,6 +160,6 @@ int cmd_rm(int argc, char **argv)
         }
         free(repacked);
     }
-    free(repack_dir);
+    free(rdir);
     return status;
 }

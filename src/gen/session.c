@@ -66,10 +66,6 @@ static double resident_fraction(const gguf_file *f)
     return frac;
 }
 
-/* The model's Q4_0 matrices from their repacked cache file (repack_cache.h), for the kernel
- * family s->isa. Not being able to (no cache directory, a full disk) is no reason to fail the
- * load: the matrices are then read from the GGUF file's rows, as repack_cache.h says, and only
- * running out of memory fails it. */
 int wl_repack_cached(wl_model *m, const gguf_file *f, int isa, struct wl_repack **out, wandler_error *err)
 {
     char *dir = NULL;
@@ -81,6 +77,10 @@ int wl_repack_cached(wl_model *m, const gguf_file *f, int isa, struct wl_repack 
     return rc;
 }
 
+/* The model's Q4_0 matrices from their repacked cache file (repack_cache.h), for the kernel
+ * family s->isa. Not being able to (no cache directory, a full disk) is no reason to fail the
+ * load: the matrices are then read from the GGUF file's rows, as repack_cache.h says, and only
+ * running out of memory fails it. */
 static int repack(wl_session *s, wandler_error *err)
 {
     wandler_error e;
