@@ -124,14 +124,6 @@ static inline __m256 exp_avx2(__m256 x)
     return _mm256_blendv_ps(y, _mm256_add_ps(x, x), nan);
 }
 
-/* dot8's final sum (attention_dot8.h): ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)) */
-static inline float sum8(__m256 r)
-{
-    const __m256 t = _mm256_add_ps(r, _mm256_permute2f128_ps(r, r, 1));      /* l_k + l_k+4 */
-    const __m256 u = _mm256_add_ps(t, _mm256_permute_ps(t, _MM_SHUFFLE(1, 0, 3, 2))); /* (0+4)+(2+6) */
-    return _mm256_cvtss_f32(_mm256_add_ps(u, _mm256_permute_ps(u, _MM_SHUFFLE(2, 3, 0, 1))));
-}
-
 static inline __m256 to_half_and_back(__m256 x)
 {
     return _mm256_cvtph_ps(_mm256_cvtps_ph(x, NEAREST));
@@ -173,7 +165,7 @@ static inline __attribute__((always_inline)) void group_scores_shape(int hd, int
             }
             for (int i = 0; i < nh; i++)
                 for (int kk = 0; kk < nk && j + kk < nb; kk++) {
-                    float s = sum8(acc[i * nk + kk]) * scale;
+                    float s = wl_att_sum8(acc[i * nk + kk]) * scale;
                     if (softcap != 0.0f)
                         s = softcap * tanhf(s);
                     g[i0 + i].sc[j + kk] = s;

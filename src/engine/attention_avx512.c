@@ -229,8 +229,8 @@ static void tile_avx512(const wl_att_tile *t, void *scratch)
  * one key and query at a time (the per-step functions of the ops table). */
 typedef wl_att_group_query group_query;
 
-/* dot8's final sum (attention_dot8.h) of each 8-lane half of r: ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7))
- * of lanes 0-7 lands in lane 0, that of lanes 8-15 in lane 8 (float addition commutes exactly) */
+/* wl_att_sum8 (attention_dot8.h) of each 8-lane half of r at once: the sum of lanes 0-7 lands
+ * in lane 0, that of lanes 8-15 in lane 8 */
 static inline __m512 sum8_halves(__m512 r)
 {
     const __m512 t = _mm512_add_ps(r, _mm512_shuffle_f32x4(r, r, _MM_SHUFFLE(2, 3, 0, 1))); /* l_k + l_k+4 */

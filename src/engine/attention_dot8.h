@@ -10,6 +10,15 @@
 
 #include "engine/quant.h"
 
+/* dot8's final sum of the 8 lanes of r, in the canonical order ((0+4) + (2+6)) + ((1+5) + (3+7))
+ * (float addition commutes exactly, so the vector pairing gives the same bits) */
+static inline float wl_att_sum8(__m256 r)
+{
+    const __m256 t = _mm256_add_ps(r, _mm256_permute2f128_ps(r, r, 1));               /* l_k + l_k+4 */
+    const __m256 u = _mm256_add_ps(t, _mm256_permute_ps(t, _MM_SHUFFLE(1, 0, 3, 2))); /* (0+4)+(2+6) */
+    return _mm256_cvtss_f32(_mm256_add_ps(u, _mm256_permute_ps(u, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+
 static inline float wl_att_dot8(const float *qf, const uint16_t *k, int n)
 {
     __m256 acc = _mm256_setzero_ps();
