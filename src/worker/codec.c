@@ -390,7 +390,7 @@ int wl_dec_generated(const wl_frame *f, wl_generated_msg *g, wandler_error *err)
     g->usage.completion_tokens = wl_fr_i32(&r, "completion_tokens");
     g->usage.total_tokens = wl_fr_i32(&r, "total_tokens");
     if (g->usage.prompt_tokens < 0 || g->usage.completion_tokens < 0 ||
-        g->usage.total_tokens != g->usage.prompt_tokens + g->usage.completion_tokens)
+        (int64_t)g->usage.total_tokens != (int64_t)g->usage.prompt_tokens + g->usage.completion_tokens)
         wl_fr_bad(&r, "usage", "inconsistent token counts");
     wandler_timings *t = &g->timings;
     t->load_ms = timing(&r, "load_ms");

@@ -389,6 +389,11 @@ static void test_bad_payloads(void **state)
     g = (wl_generated_msg){.finish_reason = WANDLER_FINISH_STOP, .usage = {1, 1, 5}};
     wl_enc_generated(&w, &g);
     expect_bad(WL_F_GENERATED, &w, "usage");
+    /* counts whose sum does not fit an int32 (found by fuzz_frame): an error, and no overflow
+     * on the way (the sanitize build would stop here) */
+    g = (wl_generated_msg){.finish_reason = WANDLER_FINISH_STOP, .usage = {INT32_MAX, INT32_MAX, -2}};
+    wl_enc_generated(&w, &g);
+    expect_bad(WL_F_GENERATED, &w, "usage");
     g = (wl_generated_msg){.finish_reason = WANDLER_FINISH_STOP, .usage = {1, 1, 2}};
     g.timings.decode_ms = -1;
     wl_enc_generated(&w, &g);
