@@ -55,7 +55,9 @@ for stage in "${stages[@]}"; do
         name=$(basename "$fuzzer"); corpus="$root/tests/fuzz/corpus/${name#fuzz_}"
         work="$dir/corpus-$name"; mkdir -p "$work"
         echo "== fuzz: $name for ${WANDLER_FUZZ_SECONDS:-60} s" >&2
-        if ! "$fuzzer" -max_total_time="${WANDLER_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=10 \
+        # halt_on_error: UBSan is compiled recoverable (CMakeLists.txt), and a report must count
+        # as a crash
+        if ! UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$fuzzer" -max_total_time="${WANDLER_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -timeout=10 \
             -print_final_stats=1 "$work" "$corpus" > "$work.log" 2>&1; then
           tail -n 60 "$work.log" >&2; echo "fuzz: $name failed (log: $work.log)" >&2; exit 1
         fi
