@@ -1,11 +1,14 @@
 /* cmd_cache.c - looking at and cleaning the model cache from the command line:
  *   wandler ls [--paths]   the cached models and partial downloads, with their sizes (and the
- *                          size of their repacked weights, repack_cache.h)
+ *                          size of their repacked weights, repack_cache.h), and the repacked
+ *                          weights of model files outside the cache
  *   wandler rm SOURCE...   delete cached models (the file, its metadata, any partial download,
  *                          its repacked weights)
  * Both go through src/source/ (cache.h, source.h), which never follow symbolic links while
  * walking or deleting, so a link in the cache cannot make `rm` delete something outside it. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,8 @@ typedef struct ls_state {
     int n;
     uint64_t bytes;
     char *repack_dir; /* CACHE/repack */
+    uint64_t listed_repacks; /* bytes of the repacked weights shown beside a cached model */
+    int n_listed_repacks;
 } ls_state;
 
 /* The bytes of the repacked weights of the model file at path, 0 when it has none. */
@@ -49,6 +54,27 @@ static uint64_t repacked_bytes(const char *repack_dir, const char *path)
     const uint64_t n = r && lstat(r, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
     free(r);
     return n;
+}
+
+/* The repacked weights' files in repack_dir (regular files named *.r16; links are not
+ * followed): how many, and their bytes. A missing folder holds none. */
+static void all_repacks(const char *repack_dir, int *count, uint64_t *bytes)
+{
+    *count = 0;
+    *bytes = 0;
+    DIR *d = repack_dir ? opendir(repack_dir) : NULL;
+    if (!d)
+        return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const size_t len = strlen(e->d_name);
+        struct stat st;
+        if (len <= 4 || strcmp(e->d_name + len - 4, ".r16") != 0 ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        (*count)++;
+        *bytes += (uint64_t)st.st_size;
+    }
+    closedir(d);
 }
 
 static void ls_entry(const wl_cache_listing *e, void *user)
@@ -72,6 +98,8 @@ static void ls_entry(const wl_cache_listing *e, void *user)
     putchar('\n');
     s->n += e->complete;
     s->bytes += e->bytes + repacked;
+    s->listed_repacks += repacked;
+    s->n_listed_repacks += repacked > 0;
 }
 
 int cmd_ls(int argc, char **argv)
@@ -80,7 +108,8 @@ int cmd_ls(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: wandler ls [--paths]\n\nLists the cached models (and partial downloads) with their "
-                   "sizes; --paths shows their files.\nThe summary line (count, total size, cache directory) "
+                   "sizes, and the\nrepacked weights of model files loaded from other paths (CACHE/repack); "
+                   "--paths shows\ntheir files. The summary line (count, total size, cache directory) "
                    "goes to stderr.\n");
             return 0;
         } else if (!strcmp(argv[i], "--paths")) {
@@ -102,12 +131,29 @@ int cmd_ls(int argc, char **argv)
         return 1;
     }
     int rc = wl_cache_list(root, ls_entry, &s, &err);
-    free(s.repack_dir);
     if (rc != WANDLER_OK) {
         fprintf(stderr, "wandler ls: %s (%s)\n", err.message, wandler_status_name(err.code));
+        free(s.repack_dir);
         free(root);
         return 1;
     }
+    /* the rest of CACHE/repack: the repacked weights of model files loaded from a path of their
+     * own (not a download), or of cached models deleted by other means */
+    int n_repacks;
+    uint64_t repack_bytes;
+    all_repacks(s.repack_dir, &n_repacks, &repack_bytes);
+    if (n_repacks > s.n_listed_repacks && repack_bytes > s.listed_repacks) {
+        char size[32];
+        const int n_other = n_repacks - s.n_listed_repacks;
+        printf("%10s  repacked weights of %d model file%s outside the cache",
+               cli_human_bytes((double)(repack_bytes - s.listed_repacks), size, sizeof size), n_other,
+               n_other == 1 ? "" : "s");
+        if (s.paths)
+            printf("\n            %s", s.repack_dir);
+        putchar('\n');
+        s.bytes += repack_bytes - s.listed_repacks;
+    }
+    free(s.repack_dir);
     char total[32];
     fprintf(stderr, "%d model%s, %s in %s\n", s.n, s.n == 1 ? "" : "s",
             cli_human_bytes((double)s.bytes, total, sizeof total), root);

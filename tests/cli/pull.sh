@@ -62,6 +62,16 @@ if ls "$WANDLER_CACHE_DIR"/repack/*.r16 > /dev/null 2>&1; then
   grep -q 'removed .* and its repacked weights' "$tmp/err" || { cat "$tmp/err"; fail "rm message"; }
   ls "$WANDLER_CACHE_DIR"/repack/*.r16 > /dev/null 2>&1 && fail "rm left the repacked weights"
   echo "  repacked weights listed and removed with their model"
+  # a model file outside the cache: its repacked weights are listed on a line of their own and
+  # counted in the total
+  "$wandler" ls 2>/dev/null | grep -q 'outside the cache' && fail "ls lists repacked weights that are gone"
+  "$wandler" run "$tmp/server/root/tiny-q4.gguf" -p "Once" -n 2 --temp 0 --no-echo > /dev/null 2> "$tmp/err" ||
+    { cat "$tmp/err"; fail "run of a local Q4_0 model"; }
+  "$wandler" ls > "$tmp/out" 2> "$tmp/err"
+  grep -q '^ *[0-9.]* [kMG]*B  repacked weights of 1 model file outside the cache$' "$tmp/out" ||
+    { cat "$tmp/out"; fail "ls does not show the repacked weights of a local model file"; }
+  size=$(stat -c %s "$WANDLER_CACHE_DIR"/repack/*.r16)
+  echo "  repacked weights of a local model file listed ($size bytes; $(cat "$tmp/err"))"
 else
   "$wandler" rm "$base/files/tiny-q4.gguf" 2> /dev/null || fail "rm of a model"
   echo "  (nothing repacked on this CPU: the repacked weights' part is not checked)"
