@@ -4,7 +4,6 @@
  * are the scalar versions' bit for bit, only faster. */
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 /* the sums must round after every product, as the scalar versions do */
 #if defined(__clang__)
@@ -36,8 +35,6 @@ static void to_f16_avx2(uint16_t *dst, const float *src, int n)
 }
 
 /* also the AVX-512 family's dot (attention_avx512.c) */
-float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
-
 float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n)
 {
     return wl_att_dot8(qf, k, n);
@@ -69,17 +66,12 @@ static void mad_avx2(uint16_t *acc, const uint16_t *v, float s, int n)
 }
 
 /* wl_expf, its fmaf()s inlined as FMA instructions; also the AVX-512 family's */
-float wl_att_exp_fma(float x);
-
 float wl_att_exp_fma(float x)
 {
     return wl_expf(x);
 }
 
 /* wl_att_query_f32 with FMA instructions; also the AVX-512 family's */
-void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
-                          float scale, float softcap, void *scratch, float *out);
-
 void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
                           float scale, float softcap, void *scratch, float *out)
 {
@@ -95,8 +87,6 @@ void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint1
  * the reference's in its order, so each query gets wl_att_query's bits (test_attention). Heads
  * whose size is not a multiple of 8 take wl_att_query one query at a time. */
 #define NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-
-extern const wl_att_ops wl_att_ops_avx2;
 
 typedef wl_att_group_query group_query;
 
@@ -261,9 +251,6 @@ static void group_values(int hd, int n, group_query *g, const uint16_t *V, int n
 }
 
 /* also the AVX-512 family's for a lone query (attention_avx512.c) */
-void wl_att_query_group_avx2(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
-                             int last, float scale, float softcap, void *scratch, float *const *out);
-
 void wl_att_query_group_avx2(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
                              int last, float scale, float softcap, void *scratch, float *const *out)
 {

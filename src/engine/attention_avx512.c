@@ -28,11 +28,6 @@
 #include "engine/attention_impl.h"
 #include "engine/exp.h"
 
-float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
-float wl_att_exp_fma(float x);
-void wl_att_query_group_avx2(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
-                             int last, float scale, float softcap, void *scratch, float *const *out);
-
 #define NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
 static inline __mmask16 first_lanes(int count)
@@ -574,9 +569,6 @@ static void tile_f32_avx512(const wl_att_tile *t, void *scratch)
             t->out[i][d] = l[i];
     }
 }
-
-void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
-                          float scale, float softcap, void *scratch, float *out);
 
 const wl_att_ops wl_att_ops_avx512 = {
     .to_f32 = to_f32_avx512,

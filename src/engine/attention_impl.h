@@ -156,4 +156,13 @@ static inline void wl_att_group_sums(wl_att_group_query *g, int n, int nb)
 extern const wl_att_ops wl_att_ops_avx2;
 extern const wl_att_ops wl_att_ops_avx512;
 
+/* The AVX2 file's steps that the AVX-512 family uses too (defined in attention_avx2.c): the dot,
+ * the exponential, the f32 query, and the 8-lane group kernel (a lone query's on AVX-512). */
+float wl_att_dot_avx2(const float *qf, const uint16_t *k, int n);
+float wl_att_exp_fma(float x);
+void wl_att_query_f32_fma(int hd, const float *q, const uint16_t *K, const uint16_t *V, int first, int last,
+                          float scale, float softcap, void *scratch, float *out);
+void wl_att_query_group_avx2(int hd, int n, const float *const *q, const uint16_t *K, const uint16_t *V, int first,
+                             int last, float scale, float softcap, void *scratch, float *const *out);
+
 #endif
