@@ -56,8 +56,8 @@ static uint64_t repacked_bytes(const char *repack_dir, const char *path)
     return n;
 }
 
-/* The repacked weights' files in repack_dir (regular files named *.r16; links are not
- * followed): how many, and their bytes. A missing folder holds none. */
+/* The repacked weights' files in repack_dir (regular files named *WL_REPACK_SUFFIX; links are
+ * not followed): how many, and their bytes. A missing folder holds none. */
 static void all_repacks(const char *repack_dir, int *count, uint64_t *bytes)
 {
     *count = 0;
@@ -66,9 +66,9 @@ static void all_repacks(const char *repack_dir, int *count, uint64_t *bytes)
     if (!d)
         return;
     for (struct dirent *e; (e = readdir(d));) {
-        const size_t len = strlen(e->d_name);
+        const size_t len = strlen(e->d_name), suffix = strlen(WL_REPACK_SUFFIX);
         struct stat st;
-        if (len <= 4 || strcmp(e->d_name + len - 4, ".r16") != 0 ||
+        if (len <= suffix || strcmp(e->d_name + len - suffix, WL_REPACK_SUFFIX) != 0 ||
             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
             continue;
         (*count)++;

@@ -285,7 +285,7 @@ char *wl_repack_file_path(const char *dir, const char *gguf_path)
     /* one path, one cache file, made again when the GGUF file changes (the header) */
     char *real = realpath(gguf_path, NULL), *path = NULL;
     const char *key = real ? real : gguf_path;
-    if (asprintf(&path, "%s/%016llx.r16", dir, (unsigned long long)fnv1a(FNV_START, key, strlen(key))) < 0)
+    if (asprintf(&path, "%s/%016llx" WL_REPACK_SUFFIX, dir, (unsigned long long)fnv1a(FNV_START, key, strlen(key))) < 0)
         path = NULL;
     free(real);
     return path;

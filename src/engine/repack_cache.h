@@ -62,8 +62,10 @@ typedef struct wl_repack_info {
 int wl_repack_model(wl_model *m, const gguf_file *f, int isa, const char *dir, wl_repack **out,
                     wandler_error *err);
 
-/* The folder of the cache root that holds the repacked files (wl_cache_subdir, source/cache.h). */
+/* The folder of the cache root that holds the repacked files (wl_cache_subdir, source/cache.h),
+ * and the ending of their names. */
 #define WL_REPACK_SUBDIR "repack"
+#define WL_REPACK_SUFFIX ".r16"
 
 /* The cache file in dir that wl_repack_model uses for the GGUF file at gguf_path: named by a hash
  * of its real path (of gguf_path itself when it cannot be resolved, e.g. a file already gone).
