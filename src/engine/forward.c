@@ -38,12 +38,14 @@
  * +6-8% pp512 on smollm2-135m Q8_0 and llama-3.2-1b Q4_0; 256 adds little more), while an
  * abort or timeout during a prompt is noticed between batches, so smaller ones answer sooner. */
 #define MAX_BATCH 128
-/* The blocks of rows decode's threads take at a time (steal.h): small enough that the threads
- * finish a product together (a block of 1/8 of a thread's share), large enough that the kernel
- * table's decode GEMVs, which read four row streams a quarter of their range apart, keep long
- * streams (with blocks of 32 KiB the Q6_K output matrix ran at 29 against 74 GB/s). */
-#define DECODE_BLOCK_BYTES 65536   /* at least */
-#define DECODE_BLOCKS_PER_THREAD 8 /* about, for products of more than that many such blocks */
+/* The blocks of rows decode's threads take (steal.h): at most 1/8 of a thread's share at a time,
+ * fewer near the end of a run, so that the threads finish a product together; a block is large
+ * enough that the kernel table's decode GEMVs, which read four row streams a quarter of their
+ * range apart, keep long streams (with blocks of 32 KiB the Q6_K output matrix ran at 29
+ * against 74 GB/s). */
+#define DECODE_BLOCK_BYTES 65536 /* at least */
+#define DECODE_TAKES_PER_THREAD                                                                              \
+    8 /* a take is at most 1/8 of a share, for products of more than that many blocks */
 
 /* ---- matrix products over the pool ---- */
 
@@ -66,8 +68,9 @@ typedef struct mm_task {
     wl_steal_slot *steal; /* decode: blocks of block_rows rows of the jobs' rows, one after the
                            * other (with glu_up: of gate's rows, each block of gate and up) */
     int64_t block_rows, space_rows;
-    float *glu_up; /* when set: jobs are gate, up; finish with gate = act(gate) * up */
-    int act;       /* enum wl_ffn_act of that finish */
+    int64_t most_blocks; /* decode: blocks a thread takes at most at a time (steal.h) */
+    float *glu_up;       /* when set: jobs are gate, up; finish with gate = act(gate) * up */
+    int act;             /* enum wl_ffn_act of that finish */
 } mm_task;
 
 /* Splits [0, rows) evenly over nth threads in multiples of `tile` rows (a power of two, e.g.
@@ -114,12 +117,12 @@ static void mm_rows(const mm_task *t, const mm_job *jb, int64_t r0, int64_t r1)
                                    t->ntok, jb->y, jb->ldy);
 }
 
-/* Decode (one token): blocks of rows as steal.h hands them out. */
+/* Decode (one token): ranges of blocks of rows as steal.h hands them out. */
 static void mm_decode_worker(const mm_task *t, int ith, int nth)
 {
-    for (int64_t b; (b = wl_steal_next(t->steal, nth, ith)) >= 0;) {
-        const int64_t a = b * t->block_rows;
-        const int64_t e = a + t->block_rows < t->space_rows ? a + t->block_rows : t->space_rows;
+    for (wl_steal_range b; (b = wl_steal_next(t->steal, nth, ith, t->most_blocks)).count > 0;) {
+        const int64_t a = b.first * t->block_rows, end = (b.first + b.count) * t->block_rows;
+        const int64_t e = end < t->space_rows ? end : t->space_rows;
         if (t->glu_up) { /* gate and up rows [a, e), then the gating of those rows */
             mm_rows(t, &t->jobs[0], a, e);
             mm_rows(t, &t->jobs[1], a, e);
@@ -273,13 +276,14 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
             for (int j = 1; j < task.n_jobs && !task.glu_up; j++)
                 task.space_rows += task.jobs[j].w->ne[1];
             const int threads = wl_pool_size(c->pool);
-            int64_t per = task.space_rows / ((int64_t)threads * DECODE_BLOCKS_PER_THREAD);
-            const int64_t least = (int64_t)(DECODE_BLOCK_BYTES / task.jobs[0].w->row_bytes);
             /* whole groups of repacked rows (repack.h) */
-            per = (per > least ? per : least) & ~(int64_t)(WL_R16_ROWS - 1);
-            task.block_rows = per > WL_R16_ROWS ? per : WL_R16_ROWS;
+            const int64_t least =
+                (int64_t)(DECODE_BLOCK_BYTES / task.jobs[0].w->row_bytes) & ~(int64_t)(WL_R16_ROWS - 1);
+            task.block_rows = least > WL_R16_ROWS ? least : WL_R16_ROWS;
+            const int64_t n_blocks = (task.space_rows + task.block_rows - 1) / task.block_rows;
+            task.most_blocks = n_blocks / ((int64_t)threads * DECODE_TAKES_PER_THREAD);
             task.steal = c->steal;
-            wl_steal_init(c->steal, threads, (task.space_rows + task.block_rows - 1) / task.block_rows);
+            wl_steal_init(c->steal, threads, n_blocks);
         }
         wl_pool_run(c->pool, mm_worker, &task);
         passes++;
