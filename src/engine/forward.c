@@ -39,13 +39,16 @@
  * abort or timeout during a prompt is noticed between batches, so smaller ones answer sooner. */
 #define MAX_BATCH 128
 /* The blocks of rows decode's threads take (steal.h): at most 1/8 of a thread's share at a time,
- * fewer near the end of a run, so that the threads finish a product together; a block is large
- * enough that the kernel table's decode GEMVs, which read four row streams a quarter of their
- * range apart, keep long streams (with blocks of 32 KiB the Q6_K output matrix ran at 29
- * against 74 GB/s). */
-#define DECODE_BLOCK_BYTES 65536 /* at least */
-#define DECODE_TAKES_PER_THREAD                                                                              \
-    8 /* a take is at most 1/8 of a share, for products of more than that many blocks */
+ * fewer near the end of a run, so that the threads finish a product together. A block is
+ * 64 KiB over repacked weights, whose decode kernel reads one stream per range. The kernel
+ * table's decode GEMVs read four row streams a quarter of their range apart and need longer
+ * ranges (with blocks of 32 KiB the Q6_K output matrix ran at 29 against 74 GB/s; with 64 KiB
+ * blocks, llama-3.2-1b and qwen2.5-0.5b Q4_K_M decoded 2-4% slower than with 512 KiB): their
+ * blocks are 512 KiB, or 1/8 of a thread's share when that is less, and at least 64 KiB. */
+#define DECODE_BLOCK_BYTES 65536           /* repacked weights; the least for the others */
+#define DECODE_BLOCK_BYTES_4STREAMS 524288 /* the kernel table's GEMVs, at most */
+/* a take is at most 1/8 of a thread's share, for products of more than that many blocks */
+#define DECODE_TAKES_PER_THREAD 8
 
 /* ---- matrix products over the pool ---- */
 
@@ -276,10 +279,20 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
             for (int j = 1; j < task.n_jobs && !task.glu_up; j++)
                 task.space_rows += task.jobs[j].w->ne[1];
             const int threads = wl_pool_size(c->pool);
+            int r16 = 1;
+            for (int j = 0; j < task.n_jobs; j++)
+                r16 &= task.jobs[j].w->layout == WL_LAYOUT_R16;
+            const size_t row_bytes = task.jobs[0].w->row_bytes;
+            size_t block_bytes = DECODE_BLOCK_BYTES;
+            if (!r16) {
+                const size_t eighth =
+                    (size_t)task.space_rows * row_bytes / ((size_t)threads * DECODE_TAKES_PER_THREAD);
+                block_bytes = eighth < DECODE_BLOCK_BYTES_4STREAMS ? eighth : DECODE_BLOCK_BYTES_4STREAMS;
+                block_bytes = block_bytes > DECODE_BLOCK_BYTES ? block_bytes : DECODE_BLOCK_BYTES;
+            }
             /* whole groups of repacked rows (repack.h) */
-            const int64_t least =
-                (int64_t)(DECODE_BLOCK_BYTES / task.jobs[0].w->row_bytes) & ~(int64_t)(WL_R16_ROWS - 1);
-            task.block_rows = least > WL_R16_ROWS ? least : WL_R16_ROWS;
+            const int64_t rows = (int64_t)(block_bytes / row_bytes) & ~(int64_t)(WL_R16_ROWS - 1);
+            task.block_rows = rows > WL_R16_ROWS ? rows : WL_R16_ROWS;
             const int64_t n_blocks = (task.space_rows + task.block_rows - 1) / task.block_rows;
             task.most_blocks = n_blocks / ((int64_t)threads * DECODE_TAKES_PER_THREAD);
             task.steal = c->steal;
