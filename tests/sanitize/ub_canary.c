@@ -1,8 +1,8 @@
 /* ub_canary.c - a signed overflow on purpose, for the sanitize build's check that UBSan stops a
  * program at its first error: tests/sanitize/expect_ub_stop.sh runs it and passes only when it
  * stops with UBSan's report. The build compiles UBSan's checks recoverable (CMakeLists.txt says
- * why), so stopping is the job of UBSAN_OPTIONS=halt_on_error=1, which the tests' environment
- * sets; this canary fails the suite if that ever stops being so. */
+ * why), so stopping is the job of halt_on_error=1, UBSan's default in every program of the build
+ * (ubsan_defaults.c); this canary fails the suite if that ever stops being so. */
 #include <limits.h>
 #include <stdio.h>
 
