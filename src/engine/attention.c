@@ -200,8 +200,10 @@ static void att_group_worker(void *ctx, int ith, int nth)
             out[h - h0] = c->att + (size_t)h * hd;
         }
         const size_t head_off = layer_off + (size_t)kvh * c->n_ctx * hd;
-        c->att_ops->query_group(hd, h1 - h0, q, c->k_cache + head_off, c->v_cache + head_off, first_seen(pos, window),
-                                pos, scale, softcap, scratch, out);
+        const int first = first_seen(pos, window);
+        wl_att_prefetch_span(c->k_cache + head_off, c->v_cache + head_off, first, pos, hd);
+        c->att_ops->query_group(hd, h1 - h0, q, c->k_cache + head_off, c->v_cache + head_off, first, pos, scale,
+                                softcap, scratch, out);
     }
 }
 
