@@ -11,15 +11,23 @@
 
 #include "engine/quant.h"
 
-/* o[n] = x[n] / rms(x) * w[n], accumulating the sum of squares in double as ggml does.
- * o may be x. */
+/* o[n] = x[n] / rms(x) * w[n], accumulating the sum of squares in double as ggml does. o may
+ * be x. The sum runs in 8 interleaved partial sums added pairwise at the end, where ggml adds in
+ * one chain: a chain of 2048 dependent additions took ~2.5 us per norm on Zen 5, 33 norms per
+ * token of llama-3.2-1b. Each square is exact in double, so the two orders differ only in the
+ * double's last bits, which the float scale below rounds away except at a rare tie. */
 static inline void wl_rmsnorm(float *o, const float *x, const float *w, int n, float eps)
 {
-    double ss = 0.0;
-    for (int i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
+    double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            part[j] += (double)x[i + j] * x[i + j];
+    for (; i < n; i++)
+        part[i % 8] += (double)x[i] * x[i];
+    const double ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
-    for (int i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
         o[i] = x[i] * scale * w[i];
 }
 
