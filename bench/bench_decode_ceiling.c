@@ -1,12 +1,14 @@
 /* bench_decode_ceiling.c - how much of the memory read-bandwidth probe (membw.h) decode's weight
  * products can get on this machine, and how much of it the repacked Q4_0 decode kernel gets.
  *
- *   bench_decode_ceiling [--rounds N] [--gap US]
+ *   bench_decode_ceiling [--rounds N] [--gap US] [--file PATH]
  *
  * Replays the weight products of one decode token of a llama-3.2-1b-shaped Q4_0 model, repacked
  * (repack.h), 16 layers of
  *     q|k|v 3072 x 2048, o 2048 x 2048, gate and up 8192 x 2048 taken together, down 2048 x 8192
- * (547 MB), over anonymous memory in 2 MiB pages where the kernel gives them. The rows are shared
+ * (547 MB), over anonymous memory in 2 MiB pages where the kernel gives them, or with --file over
+ * the first 547 MB of a file mapped as the model maps its weights (read-only, shared, 2 MiB pages
+ * asked for; e.g. a repack cache file of wandler's, ~/.cache/wandler/repack/). The rows are shared
  * out as forward.c does at decode: 64 KiB blocks taken through steal.h, a pool of two threads,
  * and a wait of --gap microseconds (default 8) between products for the steps that come between
  * them in the model. Each round measures the probe, then, in rotating order, two tokens of:
@@ -27,11 +29,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/cpu.h"
 #include "engine/gemm.h"
+#include "engine/mapped_pages.h"
 #include "engine/membw.h"
 #include "engine/quant.h"
 #include "engine/repack.h"
@@ -187,8 +193,47 @@ static void fill_weights(unsigned char *w, size_t bytes)
         }
 }
 
+/* The first `bytes` of the file at path, mapped read-only at a 2 MiB boundary with huge pages
+ * asked for and every page read once; *map and *map_len receive what to munmap. NULL on error. */
+static unsigned char *map_file(const char *path, size_t bytes, void **map, size_t *map_len)
+{
+    const size_t huge = (size_t)2 << 20;
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size < bytes) {
+        fprintf(stderr, "%s: cannot open it, or it holds fewer than %zu bytes\n", path, bytes);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    /* reserve a range with room to start at a 2 MiB boundary, then map the file over it */
+    *map_len = bytes + huge;
+    *map = mmap(NULL, *map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*map == MAP_FAILED) {
+        close(fd);
+        *map = NULL;
+        return NULL;
+    }
+    unsigned char *at = (unsigned char *)(((uintptr_t)*map + huge - 1) & ~(uintptr_t)(huge - 1));
+    void *w = mmap(at, bytes, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    close(fd);
+    if (w == MAP_FAILED) {
+        fprintf(stderr, "%s: cannot map it\n", path);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(w, bytes, MADV_HUGEPAGE);
+#endif
+    volatile unsigned char sink = 0;
+    for (size_t i = 0; i < bytes; i += 4096)
+        sink ^= at[i];
+    (void)sink;
+    return at;
+}
+
 int main(int argc, char **argv)
 {
+    const char *file = NULL;
     int rounds = 20;
     double gap_us = 8;
     for (int i = 1; i < argc; i++) {
@@ -199,8 +244,10 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--gap") == 0 && i + 1 < argc) {
             gap_us = strtod(argv[++i], &end);
             gap_us = *end ? -1 : gap_us;
+        } else if (strcmp(argv[i], "--file") == 0 && i + 1 < argc) {
+            file = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--rounds N] [--gap US]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--rounds N] [--gap US] [--file PATH]\n", argv[0]);
             return 2;
         }
     }
@@ -218,7 +265,9 @@ int main(int argc, char **argv)
         total += product_bytes(&SHAPES[s]) * (s == S_GATE_UP ? 2 : 1);
     total *= LAYERS;
     const size_t huge = (size_t)2 << 20, alloc = (total + huge - 1) / huge * huge;
-    unsigned char *weights = aligned_alloc(huge, alloc);
+    void *map = NULL;
+    size_t map_len = 0;
+    unsigned char *weights = file ? map_file(file, total, &map, &map_len) : aligned_alloc(huge, alloc);
     float *y = aligned_alloc(64, 2 * 8192 * sizeof(float));
     void *prep[2] = {aligned_alloc(64, wl_gemm_prep_bytes(2048, 1)), aligned_alloc(64, wl_gemm_prep_bytes(8192, 1))};
     wl_steal_slot *steal = aligned_alloc(64, 2 * sizeof *steal);
@@ -227,13 +276,16 @@ int main(int argc, char **argv)
     int rc = 1;
     if (!weights || !y || !prep[0] || !prep[1] || !steal || wl_pool_create(2, &pool, NULL) != 0 ||
         wl_membw_create((size_t)256 << 20, &probe) != 0) {
-        fprintf(stderr, "out of memory (%zu MB of weights)\n", alloc >> 20);
+        if (weights || !file) /* map_file said why */
+            fprintf(stderr, "out of memory (%zu MiB of weights and a 256 MiB probe)\n", alloc >> 20);
         goto out;
     }
+    if (!file) {
 #ifdef MADV_HUGEPAGE
-    (void)madvise(weights, alloc, MADV_HUGEPAGE);
+        (void)madvise(weights, alloc, MADV_HUGEPAGE);
 #endif
-    fill_weights(weights, total);
+        fill_weights(weights, total);
+    }
     for (int k = 0; k < 2; k++) { /* a token's activations, as Q8_0 rows, then prepared */
         const int64_t n = k ? 8192 : 2048;
         float x[WL_QK];
@@ -254,6 +306,10 @@ int main(int argc, char **argv)
     printf("decode's products of llama-3.2-1b Q4_0 repacked: %.0f MB per token, 2 threads, %.0f us between "
            "products\n",
            (double)total / 1e6, gap_us);
+    uint64_t resident = 0, in_huge = 0;
+    if (wl_mapped_pages(weights, total, &resident, &in_huge) == 0 && resident)
+        printf("weights: %s, %.0f%% of them mapped in 2 MiB pages\n", file ? file : "anonymous memory",
+               100.0 * (double)in_huge / (double)resident);
     for (int m = 0; m < MODES; m++) /* a warm-up pass: the pages are faulted in, the pool is awake */
         (void)one_token(pool, m, weights, prep, y, steal, &sink, gap_us * 1e-6);
     for (int r = 0; r < rounds; r++) {
@@ -285,6 +341,9 @@ out:
     free(prep[0]);
     free(prep[1]);
     free(y);
-    free(weights);
+    if (map)
+        munmap(map, map_len);
+    else if (!file)
+        free(weights);
     return rc;
 }
