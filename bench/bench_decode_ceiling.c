@@ -7,8 +7,9 @@
  * (repack.h), 16 layers of
  *     q|k|v 3072 x 2048, o 2048 x 2048, gate and up 8192 x 2048 taken together, down 2048 x 8192
  * (547 MB), over anonymous memory in 2 MiB pages where the kernel gives them, or with --file over
- * the first 547 MB of a file mapped as the model maps its weights (read-only, shared, 2 MiB pages
- * asked for; e.g. a repack cache file of wandler's, ~/.cache/wandler/repack/). The rows are shared
+ * the first 547 MB of a file mapped as the model maps its weights (gguf_map_file: read-only,
+ * 2 MiB-aligned, 2 MiB pages asked for; e.g. a repack cache file of wandler's,
+ * ~/.cache/wandler/repack/). The rows are shared
  * out as forward.c does at decode: 64 KiB blocks taken through steal.h, a pool of two threads,
  * and a wait of --gap microseconds (default 8) between products for the steps that come between
  * them in the model. Each round measures the probe, then, in rotating order, two tokens of:
@@ -37,6 +38,7 @@
 
 #include "engine/cpu.h"
 #include "engine/gemm.h"
+#include "engine/gguf.h"
 #include "engine/mapped_pages.h"
 #include "engine/membw.h"
 #include "engine/quant.h"
@@ -193,11 +195,10 @@ static void fill_weights(unsigned char *w, size_t bytes)
         }
 }
 
-/* The first `bytes` of the file at path, mapped read-only at a 2 MiB boundary with huge pages
- * asked for and every page read once; *map and *map_len receive what to munmap. NULL on error. */
-static unsigned char *map_file(const char *path, size_t bytes, void **map, size_t *map_len)
+/* The first `bytes` of the file at path, mapped as the model maps its weights (gguf_map_file),
+ * every page read once; NULL with a message on error. */
+static unsigned char *map_file(const char *path, size_t bytes)
 {
-    const size_t huge = (size_t)2 << 20;
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size < bytes) {
@@ -206,29 +207,17 @@ static unsigned char *map_file(const char *path, size_t bytes, void **map, size_
             close(fd);
         return NULL;
     }
-    /* reserve a range with room to start at a 2 MiB boundary, then map the file over it */
-    *map_len = bytes + huge;
-    *map = mmap(NULL, *map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (*map == MAP_FAILED) {
-        close(fd);
-        *map = NULL;
-        return NULL;
-    }
-    unsigned char *at = (unsigned char *)(((uintptr_t)*map + huge - 1) & ~(uintptr_t)(huge - 1));
-    void *w = mmap(at, bytes, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+    void *map = gguf_map_file(fd, bytes);
     close(fd);
-    if (w == MAP_FAILED) {
+    if (map == MAP_FAILED) {
         fprintf(stderr, "%s: cannot map it\n", path);
         return NULL;
     }
-#ifdef MADV_HUGEPAGE
-    (void)madvise(w, bytes, MADV_HUGEPAGE);
-#endif
     volatile unsigned char sink = 0;
     for (size_t i = 0; i < bytes; i += 4096)
-        sink ^= at[i];
+        sink ^= ((const unsigned char *)map)[i];
     (void)sink;
-    return at;
+    return map;
 }
 
 int main(int argc, char **argv)
@@ -265,9 +254,7 @@ int main(int argc, char **argv)
         total += product_bytes(&SHAPES[s]) * (s == S_GATE_UP ? 2 : 1);
     total *= LAYERS;
     const size_t huge = (size_t)2 << 20, alloc = (total + huge - 1) / huge * huge;
-    void *map = NULL;
-    size_t map_len = 0;
-    unsigned char *weights = file ? map_file(file, total, &map, &map_len) : aligned_alloc(huge, alloc);
+    unsigned char *weights = file ? map_file(file, total) : aligned_alloc(huge, alloc);
     float *y = aligned_alloc(64, 2 * 8192 * sizeof(float));
     void *prep[2] = {aligned_alloc(64, wl_gemm_prep_bytes(2048, 1)), aligned_alloc(64, wl_gemm_prep_bytes(8192, 1))};
     wl_steal_slot *steal = aligned_alloc(64, 2 * sizeof *steal);
@@ -341,8 +328,8 @@ out:
     free(prep[0]);
     free(prep[1]);
     free(y);
-    if (map)
-        munmap(map, map_len);
+    if (file && weights)
+        munmap(weights, total);
     else if (!file)
         free(weights);
     return rc;
