@@ -9,9 +9,8 @@
  * (547 MB), over anonymous memory in 2 MiB pages where the kernel gives them, or with --file over
  * the first 547 MB of a file mapped as the model maps its weights (gguf_map_file: read-only,
  * 2 MiB-aligned, 2 MiB pages asked for; e.g. a repack cache file of wandler's,
- * ~/.cache/wandler/repack/). The rows are shared
- * out as forward.c does at decode: 64 KiB blocks taken through steal.h, a pool of two threads,
- * and a wait of --gap microseconds (default 8) between products for the steps that come between
+ * ~/.cache/wandler/repack/). The rows are shared out as decode shares them (wl_decode_blocks,
+ * steal.h) over a pool of two threads, with a wait of --gap microseconds (default 8) between products for the steps that come between
  * them in the model. Each round measures the probe, then, in rotating order, two tokens of:
  *   - kernel: wl_gemm_r16 on one token, the decode GEMV over repacked Q4_0 (gemm_avx512.c);
  *   - loads:  the same ranges read with the same loads and the same prefetches as the kernel,
@@ -37,6 +36,7 @@
 #include <unistd.h>
 
 #include "engine/cpu.h"
+#include "engine/forward_impl.h"
 #include "engine/gemm.h"
 #include "engine/gguf.h"
 #include "engine/mapped_pages.h"
@@ -52,8 +52,6 @@
 #endif
 
 #define LAYERS 16
-#define BLOCK_BYTES 65536 /* forward.c's DECODE_BLOCK_BYTES */
-#define TAKES 8           /* forward.c's DECODE_TAKES_PER_THREAD */
 #define PREFETCH 8192     /* gemm_avx512.c's GEMV_R16_PREFETCH, non-temporal as there */
 #define MAX_ROUNDS 1000
 #define TOKENS 2 /* per measurement */
@@ -153,10 +151,10 @@ static double one_token(wl_pool *pool, int mode, const unsigned char *weights, v
                 j.w[k] = p;
                 p += product_bytes(sh);
             }
-            const int64_t group_bytes = (int64_t)product_bytes(sh) / j.groups;
-            j.block_groups = BLOCK_BYTES / group_bytes > 1 ? BLOCK_BYTES / group_bytes : 1;
-            const int64_t blocks = (j.groups + j.block_groups - 1) / j.block_groups;
-            j.most = blocks / ((int64_t)threads * TAKES);
+            int64_t block_rows;
+            const int64_t blocks = wl_decode_blocks(sh->rows, product_bytes(sh) / (size_t)sh->rows, 1, threads,
+                                                    &block_rows, &j.most);
+            j.block_groups = block_rows / WL_R16_ROWS;
             wl_steal_init(steal, threads, blocks);
             const double t0 = now_s();
             wl_pool_run(pool, run_product, &j);

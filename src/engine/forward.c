@@ -50,6 +50,23 @@
 /* a take is at most 1/8 of a thread's share, for products of more than that many blocks */
 #define DECODE_TAKES_PER_THREAD 8
 
+int64_t wl_decode_blocks(int64_t rows, size_t row_bytes, int repacked, int threads, int64_t *block_rows,
+                         int64_t *most)
+{
+    size_t block_bytes = DECODE_BLOCK_BYTES;
+    if (!repacked) {
+        const size_t eighth = (size_t)rows * row_bytes / ((size_t)threads * DECODE_TAKES_PER_THREAD);
+        block_bytes = eighth < DECODE_BLOCK_BYTES_4STREAMS ? eighth : DECODE_BLOCK_BYTES_4STREAMS;
+        block_bytes = block_bytes > DECODE_BLOCK_BYTES ? block_bytes : DECODE_BLOCK_BYTES;
+    }
+    /* whole groups of repacked rows (repack.h) */
+    const int64_t r = (int64_t)(block_bytes / row_bytes) & ~(int64_t)(WL_R16_ROWS - 1);
+    *block_rows = r > WL_R16_ROWS ? r : WL_R16_ROWS;
+    const int64_t n_blocks = (rows + *block_rows - 1) / *block_rows;
+    *most = n_blocks / ((int64_t)threads * DECODE_TAKES_PER_THREAD);
+    return n_blocks;
+}
+
 /* ---- matrix products over the pool ---- */
 
 /* One matrix product y(B, rows) = x(B, n) W^T; x already in W's activation form. */
@@ -282,19 +299,8 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
             int r16 = 1;
             for (int j = 0; j < task.n_jobs; j++)
                 r16 &= task.jobs[j].w->layout == WL_LAYOUT_R16;
-            const size_t row_bytes = task.jobs[0].w->row_bytes;
-            size_t block_bytes = DECODE_BLOCK_BYTES;
-            if (!r16) {
-                const size_t eighth =
-                    (size_t)task.space_rows * row_bytes / ((size_t)threads * DECODE_TAKES_PER_THREAD);
-                block_bytes = eighth < DECODE_BLOCK_BYTES_4STREAMS ? eighth : DECODE_BLOCK_BYTES_4STREAMS;
-                block_bytes = block_bytes > DECODE_BLOCK_BYTES ? block_bytes : DECODE_BLOCK_BYTES;
-            }
-            /* whole groups of repacked rows (repack.h) */
-            const int64_t rows = (int64_t)(block_bytes / row_bytes) & ~(int64_t)(WL_R16_ROWS - 1);
-            task.block_rows = rows > WL_R16_ROWS ? rows : WL_R16_ROWS;
-            const int64_t n_blocks = (task.space_rows + task.block_rows - 1) / task.block_rows;
-            task.most_blocks = n_blocks / ((int64_t)threads * DECODE_TAKES_PER_THREAD);
+            const int64_t n_blocks = wl_decode_blocks(task.space_rows, task.jobs[0].w->row_bytes, r16, threads,
+                                                      &task.block_rows, &task.most_blocks);
             task.steal = c->steal;
             wl_steal_init(c->steal, threads, n_blocks);
         }

@@ -1,5 +1,6 @@
-/* forward_impl.h - the state of one sequence (wl_ctx) as forward.c and attention.c share it.
- * Internal to the engine. */
+/* forward_impl.h - the state of one sequence (wl_ctx) as forward.c and attention.c share it,
+ * and how decode shares out a product (for the benchmarks that replay it). Internal to the
+ * engine. */
 #ifndef WL_ENGINE_FORWARD_IMPL_H
 #define WL_ENGINE_FORWARD_IMPL_H
 
@@ -50,6 +51,14 @@ struct wl_ctx {
  * window of a sliding-window layer): c->q -> c->att. Splits the (token, head) pairs over the
  * pool. */
 void wl_attention(wl_ctx *c, int il, int pos0, int ntok);
+
+/* How decode shares out one product of `rows` rows of row_bytes bytes (forward.c's
+ * DECODE_BLOCK_BYTES says why): blocks of *block_rows rows (whole groups of WL_R16_ROWS), taken
+ * at most *most at a time (steal.h); returns the number of blocks. repacked: every weight of the
+ * product is in R16 (one stream per range), else the kernel table's four-stream GEMVs. threads
+ * >= 1. Pure; any thread. */
+int64_t wl_decode_blocks(int64_t rows, size_t row_bytes, int repacked, int threads, int64_t *block_rows,
+                         int64_t *most);
 
 /* How many chunks wl_attention cuts its (token, head) pairs into for the pool's threads. */
 int wl_att_chunks(const wl_pool *pool);
