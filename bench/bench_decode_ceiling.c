@@ -38,6 +38,7 @@
 #include "engine/cpu.h"
 #include "engine/forward_impl.h"
 #include "engine/gemm.h"
+#include "engine/gemm_impl.h"
 #include "engine/gguf.h"
 #include "engine/mapped_pages.h"
 #include "engine/membw.h"
@@ -52,7 +53,6 @@
 #endif
 
 #define LAYERS 16
-#define PREFETCH 8192     /* gemm_avx512.c's GEMV_R16_PREFETCH, non-temporal as there */
 #define MAX_ROUNDS 1000
 #define TOKENS 2 /* per measurement */
 
@@ -87,8 +87,8 @@ static double now_s(void)
 
 #if defined(__x86_64__)
 /* The kernel's access pattern (gemm_avx512.c, gemv_r16) without its arithmetic: each record's
- * scales (32 bytes) and four 64-byte loads of nibbles, every record's lines prefetched PREFETCH
- * bytes ahead, non-temporally; the loads are XORed so that they stay. */
+ * scales (32 bytes) and four 64-byte loads of nibbles, every record's lines prefetched
+ * WL_GEMV_R16_PREFETCH bytes ahead, non-temporally; the loads are XORed so that they stay. */
 __attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const unsigned char *w, int64_t g0,
                                                               int64_t g1)
 {
@@ -98,7 +98,7 @@ __attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const un
         const unsigned char *rec = w + (size_t)(g * nb) * WL_R16_RECORD;
         for (int64_t k = 0; k < nb; k++, rec += WL_R16_RECORD) {
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                _mm_prefetch((const char *)rec + PREFETCH + l, _MM_HINT_NTA);
+                _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH + l, _MM_HINT_NTA);
             a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(rec + 32)));
             b = _mm512_xor_si512(b, _mm512_loadu_si512((const void *)(rec + 96)));
             a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(rec + 160)));

@@ -45,16 +45,10 @@
 #endif
 
 #define TR 16 /* rows per tile: the lanes of a zmm (= WL_R16_ROWS) */
-/* Decode over R16 prefetches each line this many bytes ahead, non-temporally (into L1, not L2;
- * the hardware prefetcher alone leaves a thread well short of memory's speed). Two threads
- * streaming 700 MB, rounds of every variant in rotated order against the probe (Zen 5, memory at
- * ~90 GB/s): NTA at 6-8 KiB read at 90% of the probe, NTA at 12 KiB 88%, T0 (into L1 and L2) at
- * 6, 8, 12, 16 KiB 87, 86, 84, 83%; adding an L2 prefetch (T1) 32-64 KiB ahead fell to 66-69%. */
+/* Decode over R16 prefetches each line WL_GEMV_R16_PREFETCH bytes ahead (gemm_impl.h says why),
+ * non-temporally. */
 #ifndef GEMV_R16_HINT
 #define GEMV_R16_HINT _MM_HINT_NTA
-#endif
-#ifndef GEMV_R16_PREFETCH
-#define GEMV_R16_PREFETCH 8192
 #endif
 #ifndef TT
 #define TT 8 /* tokens per inner tile (even, 6 to 12) */
@@ -321,7 +315,7 @@ static void gemv_r16(int64_t n, const unsigned char *w, int64_t r0, int64_t r1, 
         for (int64_t b = 0; b < nb; b++, rec += WL_R16_RECORD) {
             const unsigned char *xb = prep + (size_t)b * WL_GEMM_PREP_BLOCK;
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                _mm_prefetch((const char *)rec + GEMV_R16_PREFETCH + l, GEMV_R16_HINT);
+                _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH + l, GEMV_R16_HINT);
             __m512i lo = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT)), hi = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(rec + 32 + 64 * c));
