@@ -88,9 +88,10 @@ static double now_s(void)
 #if defined(__x86_64__)
 /* The kernel's access pattern (gemm_avx512.c, gemv_r16) without its arithmetic: each record's
  * scales (32 bytes) and four 64-byte loads of nibbles, every record's lines prefetched
- * WL_GEMV_R16_PREFETCH bytes ahead, non-temporally; the loads are XORed so that they stay. */
-__attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const unsigned char *w, int64_t g0,
-                                                              int64_t g1)
+ * as far ahead and with the same hint as the kernel on this CPU (wl_gemv_r16_nta); the
+ * loads are XORed so that they stay. */
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) uint64_t
+loads_r16_hint(int64_t n, const unsigned char *w, int64_t g0, int64_t g1, const int hint)
 {
     const int64_t nb = n / WL_QK;
     __m512i a = _mm512_setzero_si512(), b = a;
@@ -98,7 +99,10 @@ __attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const un
         const unsigned char *rec = w + (size_t)(g * nb) * WL_R16_RECORD;
         for (int64_t k = 0; k < nb; k++, rec += WL_R16_RECORD) {
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH + l, _MM_HINT_NTA);
+                if (hint == _MM_HINT_NTA)
+                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_NTA + l, _MM_HINT_NTA);
+                else
+                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_L2 + l, WL_GEMV_R16_HINT_L2);
             a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(rec + 32)));
             b = _mm512_xor_si512(b, _mm512_loadu_si512((const void *)(rec + 96)));
             a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(rec + 160)));
@@ -107,6 +111,12 @@ __attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const un
         }
     }
     return (uint64_t)_mm512_reduce_or_epi64(_mm512_xor_si512(a, b));
+}
+
+__attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const unsigned char *w, int64_t g0,
+                                                              int64_t g1)
+{
+    return wl_gemv_r16_nta() ? loads_r16_hint(n, w, g0, g1, _MM_HINT_NTA) : loads_r16_hint(n, w, g0, g1, _MM_HINT_T1);
 }
 #endif
 

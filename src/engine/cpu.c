@@ -57,6 +57,15 @@ static void detect_x86(wl_cpu_features *f)
 {
     unsigned int eax, ebx, ecx, edx;
     unsigned int max_leaf = __get_cpuid_max(0, NULL);
+    /* leaf 0: the vendor string in ebx, edx, ecx */
+    if (max_leaf >= 1 && __get_cpuid(0, &eax, &ebx, &ecx, &edx)) {
+        char vendor[13];
+        memcpy(vendor, &ebx, 4);
+        memcpy(vendor + 4, &edx, 4);
+        memcpy(vendor + 8, &ecx, 4);
+        vendor[12] = '\0';
+        f->amd = strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0;
+    }
     if (max_leaf < 1 || !__get_cpuid(1, &eax, &ebx, &ecx, &edx))
         return;
     int osxsave = bit(ecx, 27);

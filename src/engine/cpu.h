@@ -24,6 +24,8 @@ typedef struct wl_cpu_features {
     int avx512vbmi;                            /* vpermt2b: the Q4_0 decode GEMV (gemv.h) */
     int avx512bf16, avxvnni;                   /* detected, not used yet */
     int neon, neon_dotprod;                    /* aarch64: always 1; sdot (FEAT_DotProd) */
+    int amd; /* x86 vendor AuthenticAMD or HygonGenuine (Zen): decides decode's prefetch hint, which
+              * each vendor's caches treat differently (gemm_impl.h) */
 } wl_cpu_features;
 
 /* The features of this CPU (detected once; thread-safe; never NULL). */

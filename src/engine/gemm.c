@@ -51,6 +51,11 @@ void wl_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int64_t r
 #endif
 }
 
+int wl_gemv_r16_nta(void)
+{
+    return wl_cpu()->amd;
+}
+
 void wl_gemm_r16(int64_t n, const void *w, int64_t r0, int64_t r1, const void *prep, int64_t ntok, float *y,
                  size_t ldy)
 {

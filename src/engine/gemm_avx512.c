@@ -45,11 +45,6 @@
 #endif
 
 #define TR 16 /* rows per tile: the lanes of a zmm (= WL_R16_ROWS) */
-/* Decode over R16 prefetches each line WL_GEMV_R16_PREFETCH bytes ahead (gemm_impl.h says why),
- * non-temporally. */
-#ifndef GEMV_R16_HINT
-#define GEMV_R16_HINT _MM_HINT_NTA
-#endif
 #ifndef TT
 #define TT 8 /* tokens per inner tile (even, 6 to 12) */
 #endif
@@ -302,8 +297,9 @@ WL_INLINE void gemm_type(const uint32_t type, const int layout, int64_t n, const
  * divided back exactly (a multiple of 16) before the two sums meet: one operation fewer per
  * load than shifting them down. Then, as in tokens(): acc = fma(cvt(isum), d_w * d_x, acc), one
  * chain per row in block order (wl_gemm_ref). */
-static void gemv_r16(int64_t n, const unsigned char *w, int64_t r0, int64_t r1, const unsigned char *prep,
-                     float *y)
+static inline __attribute__((always_inline)) void gemv_r16(int64_t n, const unsigned char *w, int64_t r0,
+                                                            int64_t r1, const unsigned char *prep, float *y,
+                                                            const int hint)
 {
     const int64_t nb = n / WL_QK;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
@@ -315,7 +311,10 @@ static void gemv_r16(int64_t n, const unsigned char *w, int64_t r0, int64_t r1, 
         for (int64_t b = 0; b < nb; b++, rec += WL_R16_RECORD) {
             const unsigned char *xb = prep + (size_t)b * WL_GEMM_PREP_BLOCK;
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH + l, GEMV_R16_HINT);
+                if (hint == _MM_HINT_NTA) /* a constant in each copy: the hint must be one */
+                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_NTA + l, _MM_HINT_NTA);
+                else
+                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_L2 + l, WL_GEMV_R16_HINT_L2);
             __m512i lo = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT)), hi = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(rec + 32 + 64 * c));
@@ -345,8 +344,10 @@ void wl_gemm_avx512(uint32_t type, int64_t n, const void *w, size_t w_stride, in
 void wl_gemm_r16_avx512(int64_t n, const void *w, int64_t r0, int64_t r1, const void *prep, int64_t ntok,
                         float *y, size_t ldy)
 {
-    if (ntok == 1)
-        gemv_r16(n, w, r0, r1, prep, y);
+    if (ntok == 1 && wl_gemv_r16_nta()) /* one copy per prefetch hint (gemm_impl.h) */
+        gemv_r16(n, w, r0, r1, prep, y, _MM_HINT_NTA);
+    else if (ntok == 1)
+        gemv_r16(n, w, r0, r1, prep, y, _MM_HINT_T1);
     else
         gemm_type(WL_TYPE_Q4_0, WL_LAYOUT_R16, n, w, 0, r0, r1, prep, ntok, y, ldy);
 }

@@ -883,9 +883,9 @@ static void test_tables(void **state)
                 fail_msg("%s: no kernel of its own for %s", wl_isa_name(isa), wl_type_name(TYPES[i]));
     }
     printf("  cpu: avx2 %d fma %d f16c %d avx512f %d bw %d vl %d dq %d vnni %d bf16 %d "
-           "avxvnni %d neon %d dotprod %d; %d cores; best %s\n",
+           "avxvnni %d neon %d dotprod %d amd %d; %d cores; best %s\n",
            f->avx2, f->fma, f->f16c, f->avx512f, f->avx512bw, f->avx512vl, f->avx512dq,
-           f->avx512vnni, f->avx512bf16, f->avxvnni, f->neon, f->neon_dotprod, wl_cpu_count(),
+           f->avx512vnni, f->avx512bf16, f->avxvnni, f->neon, f->neon_dotprod, f->amd, wl_cpu_count(),
            wl_isa_name(wl_isa_best()));
     assert_true(wl_cpu_count() >= 1);
 }
