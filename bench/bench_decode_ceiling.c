@@ -270,9 +270,10 @@ int main(int argc, char **argv)
     wl_membw *probe = NULL;
     int rc = 1;
     if (!weights || !y || !prep[0] || !prep[1] || !steal || wl_pool_create(2, &pool, NULL) != 0 ||
-        wl_membw_create((size_t)256 << 20, &probe) != 0) {
+        wl_membw_create(wl_membw_bytes(), &probe) != 0) {
         if (weights || !file) /* map_file said why */
-            fprintf(stderr, "out of memory (%zu MiB of weights and a 256 MiB probe)\n", alloc >> 20);
+            fprintf(stderr, "out of memory (%zu MiB of weights and a %zu MiB probe)\n", alloc >> 20,
+                    wl_membw_bytes() >> 20);
         goto out;
     }
     if (!file) {

@@ -56,9 +56,10 @@ static uint64_t rng_next(void)
 static void bench_memory(wl_pool *pools[2], int quick)
 {
     wl_membw *probe;
-    if (wl_membw_create((size_t)256 << 20, &probe) != 0)
+    if (wl_membw_create(wl_membw_bytes(), &probe) != 0)
         return;
-    printf("memory read bandwidth (XOR of a 256 MB buffer, best of the probe's methods; membw.h)\n");
+    printf("memory read bandwidth (XOR of a %zu MiB buffer, best of the probe's methods; membw.h)\n",
+           wl_membw_bytes() >> 20);
     for (int p = 0; p < 2; p++)
         if (pools[p])
             printf("  %d thread%s  %6.1f GB/s\n", wl_pool_size(pools[p]), p ? "s" : " ",

@@ -468,7 +468,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     }
     unsigned long long rng = 1234;
     const double wbytes = weight_bytes_per_token(m);
-    if (probe_bw && wl_membw_create((size_t)256 << 20, &probe) != 0)
+    if (probe_bw && wl_membw_create(wl_membw_bytes(), &probe) != 0)
         fprintf(stderr, "wandler bench: no memory for the bandwidth probe; skipping it\n");
     /* warm-up: pages the weights in, starts the threads */
     const int warm = pp > 0 ? pp : tg;

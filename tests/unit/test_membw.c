@@ -3,8 +3,10 @@
  * pages than threads (a thread then reads nothing), and a measurement is a positive, finite
  * rate. Its speed is the benchmarks' business, not this test's. */
 #include <math.h>
+#include <unistd.h>
 
 #include "testutil.h"
+
 #include "engine/membw.h"
 #include "engine/threadpool.h"
 
@@ -33,6 +35,15 @@ static void test_membw_sizes_and_threads(void **state)
     check(3 * 4096 + 17, 2);
     check((size_t)8 << 20, 2);
     wl_membw_free(NULL);
+    /* the benchmarks' size: at least 256 MiB, whole 2 MiB pages, twice any known L3 */
+    const size_t b = wl_membw_bytes();
+    assert_true(b >= (size_t)256 << 20);
+    assert_int_equal(b % ((size_t)2 << 20), 0);
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (l3 > 0)
+        assert_true(b >= 2 * (size_t)l3);
+#endif
 }
 
 int main(void)
