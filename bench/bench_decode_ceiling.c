@@ -11,7 +11,8 @@
  * 2 MiB-aligned, 2 MiB pages asked for; e.g. a repack cache file of wandler's,
  * ~/.cache/wandler/repack/). The rows are shared out as decode shares them (wl_decode_blocks,
  * steal.h) over a pool of two threads, with a wait of --gap microseconds (default 8) between products for the steps that come between
- * them in the model. Each round measures the probe, then, in rotating order, two tokens of:
+ * them in the model. Each round measures the probe (over a buffer as large as the weights, as
+ * `wandler bench` sizes it, so that caches help both alike), then, in rotating order, two tokens of:
  *   - kernel: wl_gemm_r16 on one token, the decode GEMV over repacked Q4_0 (gemm_avx512.c);
  *   - loads:  the same ranges read with the same loads and the same prefetches as the kernel,
  *             with nothing computed: what this access pattern can get, the kernel's ceiling.
@@ -270,10 +271,9 @@ int main(int argc, char **argv)
     wl_membw *probe = NULL;
     int rc = 1;
     if (!weights || !y || !prep[0] || !prep[1] || !steal || wl_pool_create(2, &pool, NULL) != 0 ||
-        wl_membw_create(wl_membw_bytes(), &probe) != 0) {
+        wl_membw_create(alloc, &probe) != 0) {
         if (weights || !file) /* map_file said why */
-            fprintf(stderr, "out of memory (%zu MiB of weights and a %zu MiB probe)\n", alloc >> 20,
-                    wl_membw_bytes() >> 20);
+            fprintf(stderr, "out of memory (%zu MiB of weights and a probe as large)\n", alloc >> 20);
         goto out;
     }
     if (!file) {

@@ -34,7 +34,8 @@ static void bench_usage(FILE *out)
             "\n"
             "By default it runs the engine alone, like llama.cpp's llama-bench: ppN is one prefill\n"
             "of N random tokens into an empty cache, tgN is N single-token steps (nothing sampled),\n"
-            "and a memory-bandwidth probe shows decode as a fraction of what memory can deliver.\n"
+            "and a memory-bandwidth probe (reading a buffer as large as a token's weights) shows\n"
+            "decode as a fraction of what memory can deliver.\n"
             "With --modes it instead runs whole requests through the public API in each mode\n"
             "(inline, thread worker, process worker), alternating between modes every repetition.\n"
             "\n"
@@ -239,10 +240,13 @@ static void print_table(const char *model, const wandler_model_info *info, int p
  * passes with the logits of each (random tokens, nothing sampled). With --depth D the cache
  * first holds D tokens (prefilled, not timed), so the figures show how speed falls with the
  * context. Every test is repeated --reps times after a warm-up; medians and spreads (standard
- * deviation, min, max) are reported. A memory-bandwidth probe (membw.h: every thread streams a
- * buffer much larger than the caches) gives the bound decode cannot beat: bytes of weights read
- * per token x tokens/s <= read bandwidth. It runs after every BW_WINDOW decode tokens (not timed
- * as decode), and decode's share of the bound is the median over those windows. */
+ * deviation, min, max) are reported. A memory-bandwidth probe (membw.h: the threads stream a
+ * buffer as large as the weights one token reads) gives the bound decode cannot beat: bytes of
+ * weights read per token x tokens/s <= read bandwidth. The buffer has the weights' size so that
+ * the caches help the probe exactly as much as they help decode: with a 480 MiB L3, 728 MiB of
+ * weights are partly served from it, and a larger buffer read 10-15% slower (a weak bound), a
+ * smaller one faster. It runs after every BW_WINDOW decode tokens (not timed as decode), and
+ * decode's share of the bound is the median over those windows. */
 
 #define MAX_DEPTHS 8
 #define BW_WINDOW 16 /* decode tokens between two measurements of the bandwidth bound */
@@ -404,7 +408,8 @@ static void print_engine_table(const char *model, size_t file_bytes, const wl_mo
         }
     }
     if (bw > 0) {
-        printf("memory read bandwidth: %.1f GB/s (%d threads, median)\n", bw / 1e9, threads);
+        printf("memory read bandwidth: %.1f GB/s (%d threads, median; a buffer as large as a token's weights)\n",
+               bw / 1e9, threads);
         if (tg > 0 && runs[0].frac.n)
             printf("decode reads %.1f MiB of weights per token: tg%d moves %.1f GB/s = %.0f%% of the bound "
                    "(median over %d windows of up to %d tokens of each one's share of the bandwidth measured "
@@ -468,7 +473,9 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     }
     unsigned long long rng = 1234;
     const double wbytes = weight_bytes_per_token(m);
-    if (probe_bw && wl_membw_create(wl_membw_bytes(), &probe) != 0)
+    /* as many bytes as a token's weights, in whole 2 MiB pages (the comment above says why) */
+    const size_t huge = (size_t)2 << 20, probe_bytes = ((size_t)wbytes + huge - 1) / huge * huge;
+    if (probe_bw && wl_membw_create(probe_bytes > 0 ? probe_bytes : huge, &probe) != 0)
         fprintf(stderr, "wandler bench: no memory for the bandwidth probe; skipping it\n");
     /* warm-up: pages the weights in, starts the threads */
     const int warm = pp > 0 ? pp : tg;
