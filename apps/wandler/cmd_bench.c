@@ -244,8 +244,8 @@ static void print_table(const char *model, const wandler_model_info *info, int p
  * buffer as large as the weights one token reads) gives the bound decode cannot beat: bytes of
  * weights read per token x tokens/s <= read bandwidth. The buffer has the weights' size so that
  * the caches help the probe exactly as much as they help decode: with a 480 MiB L3, 728 MiB of
- * weights are partly served from it, and a larger buffer read 10-15% slower (a weak bound), a
- * smaller one faster. It runs after every BW_WINDOW decode tokens (not timed as decode), and
+ * weights are partly served from it: a 960 MiB buffer read 4-7% slower than a 728 MiB one (a
+ * weak bound), 1.9 GiB ~10% slower, a smaller one faster. It runs after every BW_WINDOW decode tokens (not timed as decode), and
  * decode's share of the bound is the median over those windows. */
 
 #define MAX_DEPTHS 8

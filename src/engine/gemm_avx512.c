@@ -311,7 +311,7 @@ static inline __attribute__((always_inline)) void gemv_r16(int64_t n, const unsi
         for (int64_t b = 0; b < nb; b++, rec += WL_R16_RECORD) {
             const unsigned char *xb = prep + (size_t)b * WL_GEMM_PREP_BLOCK;
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                if (hint == _MM_HINT_NTA) /* a constant in each copy: the hint must be one */
+                if (hint == _MM_HINT_NTA) /* a constant in each copy: _mm_prefetch needs one */
                     _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_NTA + l, _MM_HINT_NTA);
                 else
                     _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_L2 + l, WL_GEMV_R16_HINT_L2);
@@ -347,7 +347,7 @@ void wl_gemm_r16_avx512(int64_t n, const void *w, int64_t r0, int64_t r1, const 
     if (ntok == 1 && wl_gemv_r16_nta()) /* one copy per prefetch hint (gemm_impl.h) */
         gemv_r16(n, w, r0, r1, prep, y, _MM_HINT_NTA);
     else if (ntok == 1)
-        gemv_r16(n, w, r0, r1, prep, y, _MM_HINT_T1);
+        gemv_r16(n, w, r0, r1, prep, y, WL_GEMV_R16_HINT_L2);
     else
         gemm_type(WL_TYPE_Q4_0, WL_LAYOUT_R16, n, w, 0, r0, r1, prep, ntok, y, ldy);
 }
