@@ -11,8 +11,8 @@
  * Matrix products go through the best kernel there is for them (the GEMM over repacked Q4_0
  * weights for prompts and decode alike, repack.h; the prefill GEMMs of gemm.h and gemm_k.h, the
  * decode GEMV of gemv.h, else the kernel table of kernels.h) and are split by rows
- * over the thread pool: a prompt's in one range per thread, decode's in blocks each thread
- * streams in order and the others may steal (steal.h). The small per-token steps (ops.h) run on
+ * over the thread pool, in blocks of rows each thread takes in order from its own share while
+ * the others may steal the end of it (steal.h). The small per-token steps (ops.h) run on
  * the pool for a prompt and on the calling thread for one token. Attention (attention.c) is
  * split over (token, head) pairs, or groups of heads for one token. The KV cache keeps every position's
  * rotated key and value in IEEE half precision. The architecture only changes which of the optional steps run
@@ -49,6 +49,12 @@
 #define DECODE_BLOCK_BYTES_4STREAMS 524288 /* the kernel table's GEMVs, at most */
 /* a take is at most 1/8 of a thread's share, for products of more than that many blocks */
 #define DECODE_TAKES_PER_THREAD 8
+/* A prompt's products in blocks of one GEMM tile of rows, at most 1/4 of a thread's share per
+ * take: with one range per thread, smollm2-135m's pp512 on two threads kept the caller waiting
+ * for the other thread 5% of its time (ranges of equal work end apart on a shared machine), and
+ * two threads gave 1.72-1.80x one thread; with stealing 1.79-1.86x (Intel Xeon, 3 alternations). */
+#define PREFILL_BLOCK_ROWS WL_GEMM_TILE_ROWS
+#define PREFILL_TAKES_PER_THREAD 4
 
 int64_t wl_decode_blocks(int64_t rows, size_t row_bytes, int repacked, int threads, int64_t *block_rows,
                          int64_t *most)
@@ -85,23 +91,13 @@ typedef struct mm_task {
     mm_job jobs[3];
     int n_jobs;
     int ntok;
-    wl_steal_slot *steal; /* decode: blocks of block_rows rows of the jobs' rows, one after the
-                           * other (with glu_up: of gate's rows, each block of gate and up) */
+    wl_steal_slot *steal; /* blocks of block_rows rows of the jobs' rows, one after the other
+                           * (with glu_up: of gate's rows, each block of gate and up) */
     int64_t block_rows, space_rows;
-    int64_t most_blocks; /* decode: blocks a thread takes at most at a time (steal.h) */
+    int64_t most_blocks; /* blocks a thread takes at most at a time (steal.h) */
     float *glu_up;       /* when set: jobs are gate, up; finish with gate = act(gate) * up */
     int act;             /* enum wl_ffn_act of that finish */
 } mm_task;
-
-/* Splits [0, rows) evenly over nth threads in multiples of `tile` rows (a power of two, e.g.
- * WL_GEMM_TILE_ROWS, the prefill GEMM's). The last range may be short. */
-static void split_rows(int64_t rows, int ith, int nth, int64_t tile, int64_t *r0, int64_t *r1)
-{
-    int64_t per = (rows + nth - 1) / nth;
-    per = (per + tile - 1) & ~(tile - 1);
-    *r0 = per * ith < rows ? per * ith : rows;
-    *r1 = *r0 + per < rows ? *r0 + per : rows;
-}
 
 /* y[i] = act(gate[i]) * up[i] for i in [0, n) */
 static void glu(float *y, const float *gate, const float *up, int64_t n, int act)
@@ -137,16 +133,20 @@ static void mm_rows(const mm_task *t, const mm_job *jb, int64_t r0, int64_t r1)
                                    t->ntok, jb->y, jb->ldy);
 }
 
-/* Decode (one token): ranges of blocks of rows as steal.h hands them out. */
-static void mm_decode_worker(const mm_task *t, int ith, int nth)
+/* Ranges of blocks of rows as steal.h hands them out. */
+static void mm_worker(void *ctx, int ith, int nth)
 {
+    const mm_task *t = ctx;
     for (wl_steal_range b; (b = wl_steal_next(t->steal, nth, ith, t->most_blocks)).count > 0;) {
         const int64_t a = b.first * t->block_rows, end = (b.first + b.count) * t->block_rows;
         const int64_t e = end < t->space_rows ? end : t->space_rows;
-        if (t->glu_up) { /* gate and up rows [a, e), then the gating of those rows */
+        if (t->glu_up) { /* gate and up rows [a, e), then the gating of those rows, every token */
             mm_rows(t, &t->jobs[0], a, e);
             mm_rows(t, &t->jobs[1], a, e);
-            glu(t->jobs[0].y + a, t->jobs[0].y + a, t->glu_up + a, e - a, t->act);
+            for (int tok = 0; tok < t->ntok; tok++) {
+                float *gate = t->jobs[0].y + (size_t)tok * t->jobs[0].ldy;
+                glu(gate + a, gate + a, t->glu_up + (size_t)tok * t->jobs[0].ldy + a, e - a, t->act);
+            }
             continue;
         }
         int64_t off = 0; /* the jobs' rows one after the other */
@@ -155,34 +155,6 @@ static void mm_decode_worker(const mm_task *t, int ith, int nth)
             const int64_t lo = a > off ? a : off, hi = e < off + rows ? e : off + rows;
             mm_rows(t, &t->jobs[j], lo - off, hi - off);
             off += rows;
-        }
-    }
-}
-
-static void mm_worker(void *ctx, int ith, int nth)
-{
-    const mm_task *t = ctx;
-    if (t->steal) {
-        mm_decode_worker(t, ith, nth);
-        return;
-    }
-    /* prefill: one row range per thread, in whole tiles. One tile size for every job: the fused
-     * gating below takes the rows of gate and up this thread computed, so both must be split
-     * alike */
-    const int64_t tile = WL_GEMM_TILE_ROWS;
-    for (int j = 0; j < t->n_jobs; j++) {
-        int64_t r0, r1;
-        split_rows(t->jobs[j].w->ne[1], ith, nth, tile, &r0, &r1);
-        mm_rows(t, &t->jobs[j], r0, r1);
-    }
-    if (t->glu_up) {
-        /* the rows of gate and up this thread computed are exactly its own to combine */
-        const mm_job *g = &t->jobs[0];
-        int64_t r0, r1;
-        split_rows(g->w->ne[1], ith, nth, tile, &r0, &r1);
-        for (int tok = 0; tok < t->ntok && r0 < r1; tok++) {
-            float *gate = g->y + (size_t)tok * g->ldy;
-            glu(gate + r0, gate + r0, t->glu_up + (size_t)tok * g->ldy + r0, r1 - r0, t->act);
         }
     }
 }
@@ -287,23 +259,29 @@ static void matmuls(wl_ctx *c, const float *x, int ntok, const wl_tensor *const 
         }
         /* the fused gating needs gate and up in the same pass */
         task.glu_up = glu_up && task.n_jobs == n ? glu_up : NULL;
+        /* each thread takes blocks of rows from its own contiguous share and, once done, the
+         * last blocks of the others (steal.h). Decode: the products are short and read from
+         * memory, so a break in a thread's stream costs time, and a thread the OS runs less (a
+         * shared machine) must not hold the product up. A prompt: blocks of one GEMM tile
+         * (PREFILL_BLOCK_ROWS says why) */
+        task.space_rows = task.jobs[0].w->ne[1];
+        for (int j = 1; j < task.n_jobs && !task.glu_up; j++)
+            task.space_rows += task.jobs[j].w->ne[1];
+        const int threads = wl_pool_size(c->pool);
+        int64_t n_blocks;
         if (ntok == 1) {
-            /* decode: each thread streams its own contiguous blocks of rows and, once done,
-             * takes the last blocks of the others (steal.h): the products are short and read
-             * from memory, so a break in a thread's stream costs time, and a thread the OS runs
-             * less (a shared machine) must not hold the product up */
-            task.space_rows = task.jobs[0].w->ne[1];
-            for (int j = 1; j < task.n_jobs && !task.glu_up; j++)
-                task.space_rows += task.jobs[j].w->ne[1];
-            const int threads = wl_pool_size(c->pool);
             int r16 = 1;
             for (int j = 0; j < task.n_jobs; j++)
                 r16 &= task.jobs[j].w->layout == WL_LAYOUT_R16;
-            const int64_t n_blocks = wl_decode_blocks(task.space_rows, task.jobs[0].w->row_bytes, r16, threads,
-                                                      &task.block_rows, &task.most_blocks);
-            task.steal = c->steal;
-            wl_steal_init(c->steal, threads, n_blocks);
+            n_blocks = wl_decode_blocks(task.space_rows, task.jobs[0].w->row_bytes, r16, threads, &task.block_rows,
+                                        &task.most_blocks);
+        } else {
+            task.block_rows = PREFILL_BLOCK_ROWS;
+            n_blocks = (task.space_rows + PREFILL_BLOCK_ROWS - 1) / PREFILL_BLOCK_ROWS;
+            task.most_blocks = n_blocks / ((int64_t)threads * PREFILL_TAKES_PER_THREAD);
         }
+        task.steal = c->steal;
+        wl_steal_init(c->steal, threads, n_blocks);
         wl_pool_run(c->pool, mm_worker, &task);
         passes++;
     }
