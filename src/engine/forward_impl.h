@@ -43,7 +43,7 @@ struct wl_ctx {
     void *gemm_prep[3]; /* the prepared activations of the prefill GEMM (gemm.h) or the decode
                          * GEMV (gemv.h), for Q4_0 and Q8_0 weights; [2]: one token's, for the
                          * GEMM over repacked Q4_0 weights (repack.h) */
-    struct wl_steal_slot *steal; /* (pool size) decode's row blocks per thread (steal.h) */
+    struct wl_steal_slot *steal; /* (pool size) the products' row blocks per thread (steal.h) */
 };
 
 /* softmax(q . K^T * scale) V for every (token, head) of a batch of ntok tokens at positions

@@ -1,9 +1,10 @@
 /* steal.h - blocks of work shared out between threads with stealing: each thread owns a
  * contiguous run of blocks and takes them from the front, in order, several at a time; a
- * thread whose run is done takes blocks from the back of another's. Decode's matrix products
- * use it (forward.c): each thread streams its own contiguous rows, so the prefetchers run on
- * without a break from one range to the next, and a thread the OS runs less (a shared machine)
- * leaves its last blocks to the others instead of holding the product up.
+ * thread whose run is done takes blocks from the back of another's. The matrix products of
+ * decode and of prompts use it (forward.c): each thread streams its own contiguous rows, so
+ * the prefetchers run on without a break from one range to the next, and a thread the OS runs
+ * less (a shared machine) leaves its last blocks to the others instead of holding the product
+ * up.
  *
  *     wl_steal_slot *s = ...;                  // nth slots, e.g. aligned_alloc(64, nth * sizeof *s)
  *     wl_steal_init(s, nth, n_blocks);         // before the threads start (a pool job's publish
