@@ -31,6 +31,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "engine/cpu.h"
 #include "engine/kernels_impl.h"
 #include "engine/quant.h"
 
@@ -256,9 +257,12 @@ DEFINE_FLOAT_KERNELS(bf16, WL_TYPE_BF16)
  * prefetch this many bytes ahead in each of the four row streams restores full bandwidth
  * (measured on Zen 5: Q8_0 GEMV 38 -> 54 GB/s; float rows gain nothing). Past the end of a row
  * it lands in the next row of the same stream, which is the one read next. With the decode
- * kernel decode_quant4, 6144 bytes beat 4096 (one thread, GEMV from memory: Q8_0 46.8 -> 49.3
- * GB/s, Q4_0 38.4 -> 39.6 GB/s). */
+ * kernel decode_quant4, 6144 bytes beat 4096 on Zen 5 (one thread, GEMV from memory: Q8_0
+ * 46.8 -> 49.3 GB/s, Q4_0 38.4 -> 39.6 GB/s). On an Intel Xeon with AMX, 2-3 KiB beat 6 KiB:
+ * qwen2.5-0.5b Q8_0 tg128 85-89% of the bound against 80-82% (48-52 against 46-49 tokens/s,
+ * 5 alternations), so decode_quant4 looks ahead QUANT_PREFETCH_OTHER bytes on CPUs not AMD's. */
 #define QUANT_PREFETCH 6144
+#define QUANT_PREFETCH_OTHER 3072
 
 /* Blocks are taken two at a time, one 512-bit vector for the 64 quants of a pair: the first
  * block in the low 256 bits, the second in the high ones. The last block of an odd count goes
@@ -466,7 +470,7 @@ WL_INLINE void decode_step4(const uint32_t type, const unsigned char *w, size_t 
 /* y[0], y[ystep], y[2 * ystep], y[3 * ystep] = rows w, w + ws, w + 2 * ws, w + 3 * ws x the
  * activation row x (nb blocks): the four quarter rows of WL_DECODE_ROWS. */
 WL_INLINE void decode_quant4(const uint32_t type, int64_t nb, const unsigned char *w, size_t ws,
-                             const unsigned char *x, float *y, size_t ystep)
+                             const unsigned char *x, float *y, size_t ystep, const size_t ahead_bytes)
 {
     const size_t wbytes = block_bytes(type);
     __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
@@ -475,7 +479,7 @@ WL_INLINE void decode_quant4(const uint32_t type, int64_t nb, const unsigned cha
         const unsigned char *wb = w + (size_t)b * wbytes, *xb = x + (size_t)b * Q8_BYTES;
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) { /* see QUANT_PREFETCH */
-            const char *ahead = (const char *)wb + (size_t)r * ws + QUANT_PREFETCH;
+            const char *ahead = (const char *)wb + (size_t)r * ws + ahead_bytes;
             _mm_prefetch(ahead, _MM_HINT_T0);
             if (type == WL_TYPE_Q8_0) /* 68-byte steps: else 1 line in 17 is missed (-12%) */
                 _mm_prefetch(ahead + 64, _MM_HINT_T0);
@@ -498,9 +502,10 @@ WL_INLINE void matmul_quant(const uint32_t type, int64_t n, const void *w, size_
     const unsigned char *wb = w, *xb = x;
     const int64_t nb = n / WL_QK;
     if (ntok == 1) {
+        const size_t ahead = wl_cpu()->amd ? QUANT_PREFETCH : QUANT_PREFETCH_OTHER;
 #define QUANT_DECODE(RR, WR, WS, YO, YS)                                                       \
     if ((RR) == 4)                                                                             \
-        decode_quant4(type, nb, WR, WS, xb, YO, YS);                                           \
+        decode_quant4(type, nb, WR, WS, xb, YO, YS, ahead);                                    \
     else                                                                                       \
         tile_quant(type, 1, 1, nb, WR, WS, xb, 0, YO, 1, YS)
         WL_DECODE_ROWS(QUANT_DECODE);
