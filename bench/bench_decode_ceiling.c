@@ -10,9 +10,10 @@
  * the first 547 MB of a file mapped as the model maps its weights (gguf_map_file: read-only,
  * 2 MiB-aligned, 2 MiB pages asked for; e.g. a repack cache file of wandler's,
  * ~/.cache/wandler/repack/). The rows are shared out as decode shares them (wl_decode_blocks,
- * steal.h) over a pool of two threads, with a wait of --gap microseconds (default 8) between products for the steps that come between
- * them in the model. Each round measures the probe (over a buffer as large as the weights, as
- * `wandler bench` sizes it, so that caches help both alike), then, in rotating order, two tokens of:
+ * steal.h) over a pool of two threads, with a wait of --gap microseconds (default 8) between
+ * products for the steps that come between them in the model. Each round measures the probe
+ * (over a buffer as large as the weights, as `wandler bench` sizes it, so that caches help both
+ * alike), then, in rotating order, two tokens of:
  *   - kernel: wl_gemm_r16 on one token, the decode GEMV over repacked Q4_0 (gemm_avx512.c);
  *   - loads:  the same ranges read with the same loads and the same prefetches as the kernel,
  *             with nothing computed: what this access pattern can get, the kernel's ceiling.
@@ -92,7 +93,7 @@ static double now_s(void)
  * as far ahead and with the same hint as the kernel on this CPU (wl_gemv_r16_nta); the
  * loads are XORed so that they stay. */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) uint64_t
-loads_r16_hint(int64_t n, const unsigned char *w, int64_t g0, int64_t g1, const int hint)
+loads_r16_hint(int64_t n, const unsigned char *w, int64_t g0, int64_t g1, const int nta)
 {
     const int64_t nb = n / WL_QK;
     __m512i a = _mm512_setzero_si512(), b = a;
@@ -100,10 +101,7 @@ loads_r16_hint(int64_t n, const unsigned char *w, int64_t g0, int64_t g1, const 
         const unsigned char *rec = w + (size_t)(g * nb) * WL_R16_RECORD;
         for (int64_t k = 0; k < nb; k++, rec += WL_R16_RECORD) {
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                if (hint == _MM_HINT_NTA)
-                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_NTA + l, _MM_HINT_NTA);
-                else
-                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_L2 + l, WL_GEMV_R16_HINT_L2);
+                WL_GEMV_R16_PREFETCH_LINE(rec + l, nta);
             a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(rec + 32)));
             b = _mm512_xor_si512(b, _mm512_loadu_si512((const void *)(rec + 96)));
             a = _mm512_xor_si512(a, _mm512_loadu_si512((const void *)(rec + 160)));
@@ -117,7 +115,7 @@ loads_r16_hint(int64_t n, const unsigned char *w, int64_t g0, int64_t g1, const 
 __attribute__((target("avx512f"))) static uint64_t loads_r16(int64_t n, const unsigned char *w, int64_t g0,
                                                               int64_t g1)
 {
-    return wl_gemv_r16_nta() ? loads_r16_hint(n, w, g0, g1, _MM_HINT_NTA) : loads_r16_hint(n, w, g0, g1, _MM_HINT_T1);
+    return wl_gemv_r16_nta() ? loads_r16_hint(n, w, g0, g1, 1) : loads_r16_hint(n, w, g0, g1, 0);
 }
 #endif
 

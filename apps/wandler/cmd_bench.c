@@ -475,7 +475,7 @@ static int engine_bench(const char *model, int pp, int tg, int reps, int threads
     const double wbytes = weight_bytes_per_token(m);
     /* as many bytes as a token's weights, in whole 2 MiB pages (the comment above says why) */
     const size_t huge = (size_t)2 << 20, probe_bytes = ((size_t)wbytes + huge - 1) / huge * huge;
-    if (probe_bw && wl_membw_create(probe_bytes > 0 ? probe_bytes : huge, &probe) != 0)
+    if (probe_bw && wl_membw_create(probe_bytes, &probe) != 0)
         fprintf(stderr, "wandler bench: no memory for the bandwidth probe; skipping it\n");
     /* warm-up: pages the weights in, starts the threads */
     const int warm = pp > 0 ? pp : tg;

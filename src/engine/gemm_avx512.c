@@ -299,7 +299,7 @@ WL_INLINE void gemm_type(const uint32_t type, const int layout, int64_t n, const
  * chain per row in block order (wl_gemm_ref). */
 static inline __attribute__((always_inline)) void gemv_r16(int64_t n, const unsigned char *w, int64_t r0,
                                                             int64_t r1, const unsigned char *prep, float *y,
-                                                            const int hint)
+                                                            const int nta)
 {
     const int64_t nb = n / WL_QK;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
@@ -311,10 +311,7 @@ static inline __attribute__((always_inline)) void gemv_r16(int64_t n, const unsi
         for (int64_t b = 0; b < nb; b++, rec += WL_R16_RECORD) {
             const unsigned char *xb = prep + (size_t)b * WL_GEMM_PREP_BLOCK;
             for (int l = 0; l < WL_R16_RECORD; l += 64)
-                if (hint == _MM_HINT_NTA) /* a constant in each copy: _mm_prefetch needs one */
-                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_NTA + l, _MM_HINT_NTA);
-                else
-                    _mm_prefetch((const char *)rec + WL_GEMV_R16_PREFETCH_L2 + l, WL_GEMV_R16_HINT_L2);
+                WL_GEMV_R16_PREFETCH_LINE(rec + l, nta);
             __m512i lo = _mm512_set1_epi32(load_i32(xb + WL_GEMM_PREP_INIT)), hi = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 const __m512i v = _mm512_loadu_si512((const void *)(rec + 32 + 64 * c));
@@ -345,9 +342,9 @@ void wl_gemm_r16_avx512(int64_t n, const void *w, int64_t r0, int64_t r1, const 
                         float *y, size_t ldy)
 {
     if (ntok == 1 && wl_gemv_r16_nta()) /* one copy per prefetch hint (gemm_impl.h) */
-        gemv_r16(n, w, r0, r1, prep, y, _MM_HINT_NTA);
+        gemv_r16(n, w, r0, r1, prep, y, 1);
     else if (ntok == 1)
-        gemv_r16(n, w, r0, r1, prep, y, WL_GEMV_R16_HINT_L2);
+        gemv_r16(n, w, r0, r1, prep, y, 0);
     else
         gemm_type(WL_TYPE_Q4_0, WL_LAYOUT_R16, n, w, 0, r0, r1, prep, ntok, y, ldy);
 }

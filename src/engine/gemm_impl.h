@@ -38,6 +38,14 @@
  * measurements above); 0 when it prefetches into L2 (_MM_HINT_T1). Thread-safe. */
 int wl_gemv_r16_nta(void);
 
+/* Decode over R16's prefetch of the line at p + its distance: non-temporally when nta, else into
+ * L2. nta must be a constant where this expands (_mm_prefetch takes only a constant hint), so a
+ * caller keeps one copy of its loop per value. x86-64 with <immintrin.h>; for gemm_avx512.c and
+ * the probes that read as it does (membw.c, bench_decode_ceiling.c). */
+#define WL_GEMV_R16_PREFETCH_LINE(p, nta)                                                            \
+    ((nta) ? _mm_prefetch((const char *)(p) + WL_GEMV_R16_PREFETCH_NTA, _MM_HINT_NTA)                \
+           : _mm_prefetch((const char *)(p) + WL_GEMV_R16_PREFETCH_L2, WL_GEMV_R16_HINT_L2))
+
 #if defined(__x86_64__)
 /* gemm_avx512.c: Q8_0 and Q4_0 weights; AVX-512 F/BW/VL/DQ + VNNI. */
 void wl_gemm_prepare_avx512(uint32_t type, int64_t n, const void *xq, size_t x_stride, int64_t ntok,

@@ -70,12 +70,9 @@ __attribute__((target("avx512f"))) static inline uint64_t xor_avx512_body(const 
         if (prefetch == 1)
             for (int l = 0; l < 4; l++)
                 _mm_prefetch((const char *)a + i + 16384 + 64 * l, _MM_HINT_T0);
-        if (prefetch == 2)
+        if (prefetch == 2 || prefetch == 3)
             for (int l = 0; l < 4; l++)
-                _mm_prefetch((const char *)a + i + WL_GEMV_R16_PREFETCH_NTA + 64 * l, _MM_HINT_NTA);
-        if (prefetch == 3)
-            for (int l = 0; l < 4; l++)
-                _mm_prefetch((const char *)a + i + WL_GEMV_R16_PREFETCH_L2 + 64 * l, WL_GEMV_R16_HINT_L2);
+                WL_GEMV_R16_PREFETCH_LINE(a + i + 64 * l, prefetch == 2);
         if (prefetch == 4)
             for (int l = 0; l < 4; l++)
                 _mm_prefetch((const char *)a + i + 1024 + 64 * l, _MM_HINT_T0);
